@@ -1,0 +1,82 @@
+"""stateport: durable, backend-agnostic state for agent, workflow and knowledge systems.
+
+Open a store by URL and use its ports::
+
+    import stateport
+
+    async with stateport.open("sqlite:///state.db") as sp:
+        await sp.items.put({"pk": "dialogue#1", "sk": "meta", "title": "Hello"})
+        digest = await sp.blobs.put(b"some bytes")
+
+``stateport.sync.open`` gives the same API with blocking calls. Errors are in
+:mod:`stateport.errors`; the engine ports in :mod:`stateport.ports`; the
+conformance suite for backends in :mod:`stateport.testing`.
+"""
+
+from . import errors, sync
+from .backends import register_backend
+from .config import DEFAULT_URL, resolve_url
+from .digest import ContentDigest
+from .errors import (
+    ConfigError,
+    Conflict,
+    EngineError,
+    IntegrityError,
+    InvalidTransition,
+    NotFound,
+    StateportError,
+    Unavailable,
+    Unsupported,
+    ValidationError,
+)
+from .items import ItemStore
+from .ports.table import (
+    AttrEquals,
+    Check,
+    Delete,
+    Exists,
+    Item,
+    KeyRange,
+    NotExists,
+    Page,
+    Put,
+    Update,
+    VersionEquals,
+)
+from .store import Stateport, open
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_URL",
+    "AttrEquals",
+    "Check",
+    "ConfigError",
+    "Conflict",
+    "ContentDigest",
+    "Delete",
+    "EngineError",
+    "Exists",
+    "IntegrityError",
+    "InvalidTransition",
+    "Item",
+    "ItemStore",
+    "KeyRange",
+    "NotExists",
+    "NotFound",
+    "Page",
+    "Put",
+    "Stateport",
+    "StateportError",
+    "Unavailable",
+    "Unsupported",
+    "Update",
+    "ValidationError",
+    "VersionEquals",
+    "__version__",
+    "errors",
+    "open",
+    "register_backend",
+    "resolve_url",
+    "sync",
+]

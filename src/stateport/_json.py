@@ -1,0 +1,117 @@
+"""JSON values: validation, canonical encoding and engine-independent equality.
+
+Attributes stored through the table port are JSON values: ``None``, ``bool``,
+``int``, ``float`` (finite), ``str``, ``list`` and ``dict`` with ``str`` keys.
+Anything else (tuples, sets, bytes, NaN, non-string keys, lone surrogates) is
+rejected with :class:`~stateport.errors.ValidationError` instead of being
+silently coerced the way :func:`json.dumps` would.
+
+The canonical encoding (sorted keys, compact separators, UTF-8) is the one form
+that is measured for size limits and fed to hashes, so a value always has one
+byte representation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ValidationError
+
+JSON = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+"""A JSON-compatible value."""
+
+# DynamoDB numbers carry at most 38 significant digits; portable mode keeps
+# integers inside that range so data written locally loads there unchanged.
+PORTABLE_INT_LIMIT = 10**38
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+_decoder = json.JSONDecoder()
+
+
+def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
+    """Raise ValidationError unless ``value`` is a JSON value (see module doc)."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        v, path = stack.pop()
+        t = type(v)
+        if v is None or t is bool or t is str:
+            continue
+        if t is int:
+            if portable and not -PORTABLE_INT_LIMIT < v < PORTABLE_INT_LIMIT:
+                raise ValidationError(
+                    f"{path}: integer {v} has more than 38 digits; DynamoDB cannot store it "
+                    "(open the store with portable=false to allow it on other engines)"
+                )
+            continue
+        if t is float:
+            if not math.isfinite(v):
+                raise ValidationError(f"{path}: {v!r} is not a JSON number")
+            continue
+        if t is list:
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(v))
+            continue
+        if t is dict:
+            for k, item in v.items():
+                if type(k) is not str:
+                    raise ValidationError(
+                        f"{path}: key {k!r} is a {type(k).__name__}; JSON object keys must be str"
+                    )
+                stack.append((item, f"{path}.{k}"))
+            continue
+        raise ValidationError(
+            f"{path}: {type(v).__name__} is not a JSON value "
+            "(use None, bool, int, float, str, list or dict with str keys)"
+        )
+
+
+def encode(value: Any) -> str:
+    """Canonical JSON text of an already-checked value."""
+    return _encoder.encode(value)
+
+
+def encode_bytes(value: Any) -> bytes:
+    """Canonical UTF-8 bytes; ValidationError for strings with lone surrogates."""
+    text = _encoder.encode(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValidationError(f"string is not valid Unicode (lone surrogate): {e}") from e
+
+
+def decode(text: str | bytes) -> Any:
+    """Decode JSON text produced by :func:`encode`."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _decoder.decode(text)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values as every engine sees it.
+
+    Numbers compare by value (``1 == 1.0``), but booleans are not numbers
+    (``True != 1``), and containers compare element-wise.
+    """
+    ta, tb = type(a), type(b)
+    if ta is bool or tb is bool:
+        return ta is tb and a == b
+    if ta in (int, float) and tb in (int, float):
+        return bool(a == b)
+    if ta is not tb:
+        return False
+    if ta is list:
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if ta is dict:
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def as_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    """Return ``value`` if it is a dict, else raise ValidationError."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a dict, got {type(value).__name__}")
+    return value

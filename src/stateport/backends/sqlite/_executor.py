@@ -1,0 +1,259 @@
+"""Running SQLite transactions for async callers.
+
+Each transaction is one Python function run whole against a connection, inside
+``BEGIN IMMEDIATE`` (writes) or ``BEGIN`` (reads) — never one thread hop per
+statement. Where it runs:
+
+* **inline**, on the caller's thread, on a connection whose busy timeout is 0,
+  when that connection is free and the transaction cannot wait on a lock or a
+  sync to disk. If SQLite reports the database busy, the attempt is rolled back
+  and the transaction is handed to the worker instead. Nothing waits on the
+  event loop; a hop to a thread costs several times a small transaction.
+* **on the worker thread**, on a connection with the configured busy timeout:
+  everything else (a busy database, ``durability=full`` writes, blob streams).
+  A database still busy after the timeout raises :class:`Unavailable`.
+
+See docs/decisions/0004-sqlite-threading.md for the measurements behind this.
+Driver exceptions are translated here, at the boundary; nothing from
+``sqlite3`` reaches a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ...errors import (
+    ConfigError,
+    EngineError,
+    IntegrityError,
+    StateportError,
+    Unavailable,
+)
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], T]
+
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_CHECKPOINT_EVERY = 1000  # inline write commits between background checkpoints
+
+
+class _Busy(Exception):
+    """The inline attempt found the database locked."""
+
+
+def translate(e: sqlite3.Error, where: str) -> StateportError:
+    """The stateport error for a driver error."""
+    code = getattr(e, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _BUSY:
+        return Unavailable(
+            f"{where}: the database stayed locked by another writer past the busy timeout "
+            "(raise busy_timeout in the URL, or retry)"
+        )
+    if primary == sqlite3.SQLITE_NOTADB:
+        return ConfigError(f"{where}: the file is not a SQLite database: {e}")
+    if primary == sqlite3.SQLITE_CORRUPT:
+        return IntegrityError(f"{where}: the database file is damaged: {e}")
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY):
+        return ConfigError(f"{where}: cannot open or write the database file: {e}")
+    if primary == sqlite3.SQLITE_FULL:
+        return EngineError(f"{where}: the disk is full: {e}")
+    return EngineError(f"{where}: {e}")
+
+
+def connect(path: str, *, busy_timeout_ms: int, synchronous: str, where: str) -> sqlite3.Connection:
+    """A connection with stateport's pragmas (WAL, foreign keys, ...)."""
+    try:
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if path != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ConfigError(f"{where}: cannot switch the database to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+    except sqlite3.Error as e:
+        raise translate(e, where) from e
+
+
+def _transaction(conn: sqlite3.Connection, work: Work[T], write: bool | None) -> T:
+    if write is None:  # maintenance (a checkpoint): no transaction around it
+        return work(conn)
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _is_busy(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _BUSY
+
+
+class Executor:
+    """Runs transactions inline or on one worker thread (see the module doc)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout_ms: int,
+        synchronous: str,
+        where: str,
+    ) -> None:
+        self._where = where
+        memory = path == ":memory:"
+        self._worker_conn = connect(
+            path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, where=where
+        )
+        if memory:
+            # one database, one connection: both paths share it under one lock
+            self._inline_conn = self._worker_conn
+            self._inline_lock = threading.Lock()
+            self._worker_lock = self._inline_lock
+        else:
+            self._inline_conn = connect(
+                path, busy_timeout_ms=0, synchronous=synchronous, where=where
+            )
+            self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._inline_lock = threading.Lock()
+            self._worker_lock = threading.Lock()
+        self._memory = memory
+        self.inline_writes = synchronous.upper() != "FULL"
+        self._inline_commits = 0
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    # ---- running ---------------------------------------------------------
+
+    async def run(self, work: Work[T], *, write: bool, inline: bool = True) -> T:
+        """Run ``work`` in one transaction and return its result."""
+        if self._closed:
+            raise Unavailable(f"{self._where}: the store is closed")
+        if inline and (self.inline_writes or not write) and self._inline_lock.acquire(False):
+            try:
+                result = self._attempt(work, write)
+            except _Busy:
+                pass
+            else:
+                if write and not self._memory:
+                    self._count_commit()
+                return result
+            finally:
+                self._inline_lock.release()
+        return await self._submit(work, write)
+
+    def _attempt(self, work: Work[T], write: bool) -> T:
+        try:
+            return _transaction(self._inline_conn, work, write)
+        except sqlite3.Error as e:
+            if _is_busy(e) and not self._memory:
+                raise _Busy from e
+            raise translate(e, self._where) from e
+
+    def _count_commit(self) -> None:
+        self._inline_commits += 1
+        if self._inline_commits % _CHECKPOINT_EVERY == 0:
+            # the inline connection never checkpoints (that would fsync on the
+            # caller's thread): let the worker do it in the background
+            self._enqueue(None, None, _checkpoint, None)
+
+    def _submit(self, work: Work[T], write: bool) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._enqueue(loop, fut, work, write)
+        return fut
+
+    def _enqueue(
+        self,
+        loop: asyncio.AbstractEventLoop | None,
+        fut: asyncio.Future[Any] | None,
+        work: Work[Any],
+        write: bool | None,
+    ) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._serve, name="stateport-sqlite", daemon=True
+                    )
+                    self._thread.start()
+        self._jobs.put((loop, fut, work, write))
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, fut, work, write = job
+            try:
+                with self._worker_lock:
+                    result = _transaction(self._worker_conn, work, write)
+            except sqlite3.Error as e:
+                _deliver(loop, fut, None, translate(e, self._where))
+            except BaseException as e:
+                _deliver(loop, fut, None, e)
+            else:
+                _deliver(loop, fut, result, None)
+
+    # ---- closing ---------------------------------------------------------
+
+    def close_now(self) -> None:
+        """Close the connections of an executor that never started its worker."""
+        self._closed = True
+        self._inline_conn.close()
+        self._worker_conn.close()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+        with self._inline_lock:
+            self._inline_conn.close()
+        if not self._memory:
+            with self._worker_lock:
+                self._worker_conn.close()
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop | None,
+    fut: asyncio.Future[Any] | None,
+    result: Any,
+    error: BaseException | None,
+) -> None:
+    if loop is None or fut is None:
+        return
+
+    def settle() -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
+        loop.call_soon_threadsafe(settle)

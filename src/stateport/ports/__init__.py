@@ -1,0 +1,53 @@
+"""The two engine ports every backend implements, and the engine that owns them."""
+
+from .blob import BlobPort, BlobReader, Upload
+from .engine import AppliedMigration, Engine, SchemaStatus
+from .table import (
+    DEFAULT_INDEXES,
+    DYNAMODB_LIMITS,
+    AttrEquals,
+    Capabilities,
+    Check,
+    Condition,
+    Delete,
+    Exists,
+    IndexSpec,
+    Item,
+    KeyRange,
+    Limits,
+    NotExists,
+    Op,
+    Page,
+    Put,
+    TablePort,
+    Update,
+    VersionEquals,
+)
+
+__all__ = [
+    "DEFAULT_INDEXES",
+    "DYNAMODB_LIMITS",
+    "AppliedMigration",
+    "AttrEquals",
+    "BlobPort",
+    "BlobReader",
+    "Capabilities",
+    "Check",
+    "Condition",
+    "Delete",
+    "Engine",
+    "Exists",
+    "IndexSpec",
+    "Item",
+    "KeyRange",
+    "Limits",
+    "NotExists",
+    "Op",
+    "Page",
+    "Put",
+    "SchemaStatus",
+    "TablePort",
+    "Update",
+    "Upload",
+    "VersionEquals",
+]

@@ -1,0 +1,874 @@
+"""The table port: a DynamoDB-shaped item store.
+
+Items are addressed by ``(pk, sk)``: a partition key and a sort key, both
+non-empty strings. Each item carries JSON attributes and a ``version`` that the
+engine maintains (1 on creation, +1 on every put or update). Secondary indexes
+are declared up front (:data:`DEFAULT_INDEXES`); an item appears in an index
+when it has both of the index's key attributes as strings.
+
+The public methods of :class:`TablePort` validate every input and then call
+three small abstract methods that a backend implements (``_read``, ``_write``,
+``_query``). Condition checking and the computation of the next state of an
+item are written once here (:func:`resolve`) so that every engine agrees on
+them.
+
+Sort order is the order of the keys' UTF-8 bytes (which equals Python's code
+point order): within a partition items are ordered by ``sk``; in an index by
+``(index sk, pk, sk)``, so ties in the index sort key have a stable order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Literal
+
+from .. import _json
+from ..errors import Conflict, ValidationError
+
+__all__ = [
+    "DEFAULT_INDEXES",
+    "DYNAMODB_LIMITS",
+    "AttrEquals",
+    "Capabilities",
+    "Check",
+    "Condition",
+    "Delete",
+    "Exists",
+    "IndexSpec",
+    "Item",
+    "KeyRange",
+    "Limits",
+    "NotExists",
+    "Op",
+    "Page",
+    "Put",
+    "TablePort",
+    "Update",
+    "VersionEquals",
+]
+
+RESERVED_ATTRS: Final = frozenset({"pk", "sk"})
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """A secondary index: items are found by the values of two attributes."""
+
+    name: str
+    pk_attr: str
+    sk_attr: str
+
+
+DEFAULT_INDEXES: Final = (
+    IndexSpec("gsi1", "gsi1pk", "gsi1sk"),
+    IndexSpec("gsi2", "gsi2pk", "gsi2sk"),
+    IndexSpec("gsi3", "gsi3pk", "gsi3sk"),
+)
+"""The overloaded secondary indexes every stateport table provides."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits. ``None`` means the engine sets no practical limit."""
+
+    max_item_bytes: int | None
+    max_transaction_ops: int | None
+    max_transaction_bytes: int | None
+    max_pk_bytes: int | None
+    max_sk_bytes: int | None
+
+
+DYNAMODB_LIMITS: Final = Limits(
+    max_item_bytes=400 * 1024,
+    max_transaction_ops=100,
+    max_transaction_bytes=4 * 1024 * 1024,
+    max_pk_bytes=2048,
+    max_sk_bytes=1024,
+)
+"""DynamoDB's limits, enforced by every engine in portable mode."""
+
+UNLIMITED: Final = Limits(None, None, None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a table engine offers. Conformance tests skip on what it lacks."""
+
+    limits: Limits
+    portable: bool
+    search: bool = False
+    change_feed: bool = False
+
+    @property
+    def max_item_bytes(self) -> int | None:
+        return self.limits.max_item_bytes
+
+    @property
+    def max_transaction_ops(self) -> int | None:
+        return self.limits.max_transaction_ops
+
+
+# --------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stored item: its key, its attributes and the engine-maintained version."""
+
+    pk: str
+    sk: str
+    attrs: dict[str, Any]
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as one dict with ``pk`` and ``sk`` beside the attributes."""
+        return {"pk": self.pk, "sk": self.sk, **self.attrs}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a query: items in order, and a cursor when more follow."""
+
+    items: list[Item]
+    cursor: str | None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    """The item exists."""
+
+    def describe(self) -> str:
+        return "exists"
+
+
+@dataclass(frozen=True, slots=True)
+class NotExists:
+    """The item does not exist."""
+
+    def describe(self) -> str:
+        return "not exists"
+
+
+@dataclass(frozen=True, slots=True)
+class AttrEquals:
+    """The item exists and attribute ``name`` is present and equal to ``value``.
+
+    Numbers compare by value (``1 == 1.0``); booleans are not numbers.
+    """
+
+    name: str
+    value: Any
+
+    def describe(self) -> str:
+        return f"{self.name} == {_json.encode(self.value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEquals:
+    """The item exists and its version is ``version``."""
+
+    version: int
+
+    def describe(self) -> str:
+        return f"version == {self.version}"
+
+
+Condition = Exists | NotExists | AttrEquals | VersionEquals
+_CONDITION_TYPES: Final = (Exists, NotExists, AttrEquals, VersionEquals)
+
+
+def _failure(cond: Condition, current: Item | None) -> str | None:
+    """Why ``cond`` does not hold for ``current`` (None when it holds)."""
+    if isinstance(cond, NotExists):
+        return None if current is None else f"item exists (version {current.version})"
+    if current is None:
+        return "item does not exist"
+    if isinstance(cond, Exists):
+        return None
+    if isinstance(cond, VersionEquals):
+        if current.version == cond.version:
+            return None
+        return f"version is {current.version}"
+    if cond.name not in current.attrs:
+        return f"attribute {cond.name!r} is absent"
+    if _json.json_equal(current.attrs[cond.name], cond.value):
+        return None
+    return f"{cond.name} is {_json.encode(current.attrs[cond.name])}"
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Create or replace an item (all its attributes), if the conditions hold."""
+
+    pk: str
+    sk: str
+    attrs: Mapping[str, Any]
+    condition: Condition | Sequence[Condition] | None = None
+    kind: ClassVar[str] = "put"
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Change some attributes of an existing item (``set`` wins over old values,
+    ``remove`` deletes names). Fails with :class:`Conflict` if the item is absent."""
+
+    pk: str
+    sk: str
+    set: Mapping[str, Any] = field(default_factory=dict)
+    remove: Sequence[str] = ()
+    condition: Condition | Sequence[Condition] | None = None
+    kind: ClassVar[str] = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete an item if the conditions hold; deleting an absent item is a no-op
+    unless a condition requires it to exist."""
+
+    pk: str
+    sk: str
+    condition: Condition | Sequence[Condition] | None = None
+    kind: ClassVar[str] = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A pure condition check inside a transaction: writes nothing."""
+
+    pk: str
+    sk: str
+    condition: Condition | Sequence[Condition]
+    kind: ClassVar[str] = "check"
+
+
+Op = Put | Update | Delete | Check
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOp:
+    """A validated operation, as handed to a backend's ``_write``.
+
+    For ``put`` the attributes are already encoded (``data``) and the index keys
+    extracted; ``update`` is finished against the current item by :func:`resolve`.
+    """
+
+    kind: Literal["put", "update", "delete", "check"]
+    pk: str
+    sk: str
+    conditions: tuple[Condition, ...]
+    attrs: dict[str, Any] | None = None
+    data: str | None = None
+    index_keys: tuple[tuple[str, str] | None, ...] = ()
+    set: dict[str, Any] | None = None
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a write operation does to its item: the new stored state, or a delete.
+
+    ``item`` is None for a delete (or a no-op delete of an absent item) and for a
+    check; ``write`` says whether anything is to be stored or removed.
+    """
+
+    item: Item | None
+    data: str | None
+    index_keys: tuple[tuple[str, str] | None, ...]
+    write: bool
+
+
+# --------------------------------------------------------------------------- key ranges
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    None when there is none (an empty prefix, or one made only of U+10FFFF).
+    """
+    chars = list(prefix)
+    while chars and chars[-1] == "\U0010ffff":
+        chars.pop()
+    if not chars:
+        return None
+    nxt = ord(chars[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogate block: not encodable
+        nxt = 0xE000
+    chars[-1] = chr(nxt)
+    return "".join(chars)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """A condition on the sort key of a query (one of DynamoDB's key conditions).
+
+    Build with :meth:`prefix`, :meth:`between` (inclusive), :meth:`eq`, :meth:`lt`,
+    :meth:`lte`, :meth:`gt`, :meth:`gte`.
+    """
+
+    op: Literal["prefix", "between", "eq", "lt", "lte", "gt", "gte"]
+    a: str
+    b: str | None = None
+
+    @classmethod
+    def prefix(cls, prefix: str) -> KeyRange:
+        return cls("prefix", prefix)
+
+    @classmethod
+    def between(cls, low: str, high: str) -> KeyRange:
+        return cls("between", low, high)
+
+    @classmethod
+    def eq(cls, value: str) -> KeyRange:
+        return cls("eq", value)
+
+    @classmethod
+    def lt(cls, value: str) -> KeyRange:
+        return cls("lt", value)
+
+    @classmethod
+    def lte(cls, value: str) -> KeyRange:
+        return cls("lte", value)
+
+    @classmethod
+    def gt(cls, value: str) -> KeyRange:
+        return cls("gt", value)
+
+    @classmethod
+    def gte(cls, value: str) -> KeyRange:
+        return cls("gte", value)
+
+    def bounds(self) -> tuple[str | None, bool, str | None, bool]:
+        """``(low, low_inclusive, high, high_inclusive)``; None is unbounded."""
+        op, a, b = self.op, self.a, self.b
+        if op == "prefix":
+            return (a or None, True, prefix_upper_bound(a), False)
+        if op == "between":
+            return (a, True, b, True)
+        if op == "eq":
+            return (a, True, a, True)
+        if op == "lt":
+            return (None, True, a, False)
+        if op == "lte":
+            return (None, True, a, True)
+        if op == "gt":
+            return (a, False, None, True)
+        return (a, True, None, True)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A validated query, as handed to a backend's ``_query``.
+
+    The backend returns up to ``fetch`` items (all when None) of partition ``pk``
+    (of ``index`` when set) whose sort key lies in the bounds, ordered as the
+    module doc says (reversed when ``descending``) and strictly after ``after``,
+    a position as returned by :meth:`position`.
+    """
+
+    pk: str
+    index: IndexSpec | None
+    low: str | None
+    low_inclusive: bool
+    high: str | None
+    high_inclusive: bool
+    descending: bool
+    fetch: int | None
+    after: tuple[str, ...] | None
+
+    def position(self, item: Item) -> tuple[str, ...]:
+        """Where ``item`` stands in this query's order."""
+        if self.index is None:
+            return (item.sk,)
+        return (item.attrs[self.index.sk_attr], item.pk, item.sk)
+
+
+# --------------------------------------------------------------------------- the port
+
+
+class TablePort(ABC):
+    """The item store every domain store is written against.
+
+    Guarantees, on every engine:
+
+    * every write (single operation or :meth:`transact`) is atomic: it applies
+      whole or not at all; a failed condition raises :class:`Conflict` and
+      applies nothing;
+    * a write that returns has been committed with the engine's durability;
+    * reads see every write that returned before they started (on DynamoDB,
+      queries on secondary indexes are eventually consistent);
+    * input is validated first: :class:`ValidationError` means nothing was written;
+    * engine failures surface as :class:`Unavailable` (retry later) or
+      :class:`EngineError`, never as a driver exception.
+
+    Backends implement :meth:`_read`, :meth:`_write`, :meth:`_query` and
+    :meth:`aclose`, and pass :func:`resolve` every operation they write.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        portable: bool,
+        indexes: Sequence[IndexSpec] = DEFAULT_INDEXES,
+        search: bool = False,
+        change_feed: bool = False,
+    ) -> None:
+        effective = DYNAMODB_LIMITS if portable else limits
+        self.capabilities = Capabilities(effective, portable, search, change_feed)
+        self.indexes: tuple[IndexSpec, ...] = tuple(indexes)
+        self._index_by_name = {ix.name: ix for ix in self.indexes}
+        self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))
+
+    # ---- abstract surface ------------------------------------------------
+
+    @abstractmethod
+    async def _read(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        """Return the current item (or None) for each key, in order, consistently."""
+
+    @abstractmethod
+    async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
+        """Apply ``ops`` atomically.
+
+        For each operation, in order, pass its position, the operation and the
+        item currently stored under its key to :func:`resolve`, then store what
+        it returns. If :func:`resolve` raises (a :class:`Conflict`, or a
+        :class:`ValidationError` for an update that grows too large), nothing of
+        any operation may be stored. Keys are distinct within one call.
+        When ``returning`` (only ever asked for a single operation), return the
+        outcome's item for each operation; otherwise an empty list.
+        """
+
+    @abstractmethod
+    async def _query(self, query: Query) -> list[Item]:
+        """Return the items of ``query`` (see :class:`Query`)."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+
+    # ---- reads -----------------------------------------------------------
+
+    async def get(self, pk: str, sk: str) -> Item | None:
+        """The item stored under ``(pk, sk)``, or None."""
+        self._check_key(pk, sk)
+        return (await self._read([(pk, sk)]))[0]
+
+    async def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item | None]:
+        """The items stored under ``keys`` (None where absent), in the same order."""
+        key_list = [tuple(k) for k in keys]
+        for k in key_list:
+            if len(k) != 2:
+                raise ValidationError(f"a key is a (pk, sk) pair, got {k!r}")
+            self._check_key(k[0], k[1])
+        if not key_list:
+            return []
+        return await self._read(key_list)  # type: ignore[arg-type]
+
+    async def query(
+        self,
+        pk: str,
+        key_range: KeyRange | None = None,
+        *,
+        index: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of the items of partition ``pk`` whose sort key is in ``key_range``.
+
+        With ``index``, ``pk`` and ``key_range`` refer to that index's key
+        attributes. Items come in sort-key order (reversed when ``descending``);
+        at most ``limit`` of them. ``Page.cursor`` is set exactly when more items
+        follow; pass it back, with the same other arguments, for the next page.
+        A cursor from a different query raises :class:`ValidationError`.
+        """
+        q = self._prepare_query(pk, key_range, index, descending, limit, cursor)
+        items = await self._query(q)
+        if limit is not None and len(items) > limit:
+            items = items[:limit]
+            return Page(items, self._encode_cursor(q, q.position(items[-1])))
+        return Page(items, None)
+
+    async def query_all(
+        self,
+        pk: str,
+        key_range: KeyRange | None = None,
+        *,
+        index: str | None = None,
+        descending: bool = False,
+        page_size: int = 1000,
+    ) -> AsyncIterator[Item]:
+        """Every item of the query, fetched page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self.query(
+                pk, key_range, index=index, descending=descending, limit=page_size, cursor=cursor
+            )
+            for item in page.items:
+                yield item
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    # ---- writes ----------------------------------------------------------
+
+    async def put(
+        self,
+        pk: str,
+        sk: str,
+        attrs: Mapping[str, Any],
+        *,
+        condition: Condition | Sequence[Condition] | None = None,
+    ) -> Item:
+        """Create or replace the item; return it with its new version."""
+        op = self._prepare(Put(pk, sk, attrs, condition), 0)
+        result = (await self._write([op], returning=True))[0]
+        assert result is not None
+        return result
+
+    async def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        set: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
+        condition: Condition | Sequence[Condition] | None = None,
+    ) -> Item:
+        """Change attributes of an existing item; return it with its new version.
+
+        Raises :class:`Conflict` if the item does not exist or a condition fails.
+        """
+        op = self._prepare(Update(pk, sk, set or {}, remove, condition), 0)
+        result = (await self._write([op], returning=True))[0]
+        assert result is not None
+        return result
+
+    async def delete(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: Condition | Sequence[Condition] | None = None,
+    ) -> None:
+        """Delete the item; a no-op if absent (unless a condition says otherwise)."""
+        await self._write([self._prepare(Delete(pk, sk, condition), 0)], returning=False)
+
+    async def transact(self, ops: Sequence[Op]) -> None:
+        """Apply ``ops`` all-or-nothing.
+
+        Each operation may carry conditions; :class:`Check` is a condition with no
+        write. If any condition fails, nothing is applied and :class:`Conflict`
+        names the failing operation (``op_index``, ``key``, ``condition``). Two
+        operations on the same key in one transaction are a :class:`ValidationError`.
+        """
+        if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+            raise ValidationError("transact() takes a list of operations")
+        if not ops:
+            raise ValidationError("a transaction needs at least one operation")
+        limits = self.capabilities.limits
+        if limits.max_transaction_ops is not None and len(ops) > limits.max_transaction_ops:
+            raise ValidationError(
+                f"transaction has {len(ops)} operations; the limit is "
+                f"{limits.max_transaction_ops}{self._limit_origin()}: split it"
+            )
+        prepared = [self._prepare(op, i) for i, op in enumerate(ops)]
+        seen: dict[tuple[str, str], int] = {}
+        total = 0
+        for i, w in enumerate(prepared):
+            key = (w.pk, w.sk)
+            if key in seen:
+                raise ValidationError(
+                    f"operations {seen[key]} and {i} both address {key!r}; "
+                    "one transaction may touch each item once"
+                )
+            seen[key] = i
+            total += len(w.data or "")
+        if limits.max_transaction_bytes is not None and total > limits.max_transaction_bytes:
+            raise ValidationError(
+                f"transaction writes {total} bytes; the limit is "
+                f"{limits.max_transaction_bytes}{self._limit_origin()}: split it"
+            )
+        await self._write(prepared, returning=False)
+
+    # ---- validation ------------------------------------------------------
+
+    def _limit_origin(self) -> str:
+        return " (DynamoDB's, enforced in portable mode)" if self.capabilities.portable else ""
+
+    def _check_key(self, pk: Any, sk: Any) -> None:
+        limits = self.capabilities.limits
+        for name, value, cap in (
+            ("pk", pk, limits.max_pk_bytes),
+            ("sk", sk, limits.max_sk_bytes),
+        ):
+            if type(value) is not str:
+                raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
+            if not value:
+                raise ValidationError(f"{name} must not be empty")
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError as e:
+                raise ValidationError(f"{name} is not valid Unicode: {e}") from e
+            if cap is not None and size > cap:
+                raise ValidationError(
+                    f"{name} is {size} bytes; the limit is {cap}{self._limit_origin()}"
+                )
+
+    def _check_attr_name(self, name: Any) -> None:
+        if type(name) is not str or not name:
+            raise ValidationError(f"attribute names must be non-empty str, got {name!r}")
+        if name in RESERVED_ATTRS:
+            raise ValidationError(
+                f"attribute name {name!r} is reserved for the key; pass it as pk/sk"
+            )
+
+    def _conditions(self, raw: Any, i: int) -> tuple[Condition, ...]:
+        if raw is None:
+            return ()
+        conds = (raw,) if isinstance(raw, _CONDITION_TYPES) else raw
+        if not isinstance(conds, (tuple, list)):
+            raise ValidationError(f"operation {i}: condition must be a Condition or a list of them")
+        out: list[Condition] = []
+        for c in conds:
+            if not isinstance(c, _CONDITION_TYPES):
+                raise ValidationError(
+                    f"operation {i}: {c!r} is not a condition "
+                    "(Exists, NotExists, AttrEquals, VersionEquals)"
+                )
+            if isinstance(c, AttrEquals):
+                self._check_attr_name(c.name)
+                _json.check_json(c.value, portable=self.capabilities.portable, where=c.name)
+            if isinstance(c, VersionEquals) and (type(c.version) is not int or c.version < 1):
+                raise ValidationError(f"operation {i}: a version is an int >= 1, got {c.version!r}")
+            out.append(c)
+        return tuple(out)
+
+    def encode_attrs(
+        self, pk: str, sk: str, attrs: Mapping[str, Any]
+    ) -> tuple[str, tuple[tuple[str, str] | None, ...]]:
+        """Validate a full attribute set; return its canonical JSON and index keys.
+
+        Raises :class:`ValidationError` for bad names, non-JSON values, index key
+        attributes that are not strings, or an item over the size limit.
+        """
+        if not isinstance(attrs, dict):
+            raise ValidationError(f"attributes must be a dict, got {type(attrs).__name__}")
+        for name in attrs:
+            self._check_attr_name(name)
+        _json.check_json(attrs, portable=self.capabilities.portable, where="attrs")
+        data = _json.encode(attrs)
+        limit = self.capabilities.limits.max_item_bytes
+        if limit is not None:
+            size = (
+                (len(data) if data.isascii() else len(_json.encode_bytes(attrs)))
+                + len(pk.encode("utf-8"))
+                + len(sk.encode("utf-8"))
+            )
+            if size > limit:
+                raise ValidationError(
+                    f"item ({pk!r}, {sk!r}) is {size} bytes; the limit is "
+                    f"{limit}{self._limit_origin()}: store large values as blobs"
+                )
+        elif not data.isascii():
+            _json.encode_bytes(attrs)  # rejects lone surrogates
+        index_keys: list[tuple[str, str] | None] = []
+        for ix in self.indexes:
+            ipk, isk = attrs.get(ix.pk_attr), attrs.get(ix.sk_attr)
+            for a, v in ((ix.pk_attr, ipk), (ix.sk_attr, isk)):
+                if v is not None and (type(v) is not str or not v):
+                    raise ValidationError(
+                        f"attribute {a!r} is a key of index {ix.name!r}: "
+                        f"it must be a non-empty str, got {v!r}"
+                    )
+            index_keys.append((ipk, isk) if ipk is not None and isk is not None else None)
+        return data, tuple(index_keys)
+
+    def _prepare(self, op: Any, i: int) -> WriteOp:
+        if not isinstance(op, (Put, Update, Delete, Check)):
+            raise ValidationError(
+                f"operation {i}: {op!r} is not an operation (Put, Update, Delete, Check)"
+            )
+        self._check_key(op.pk, op.sk)
+        conds = self._conditions(op.condition, i)
+        if isinstance(op, Put):
+            attrs = dict(op.attrs) if isinstance(op.attrs, Mapping) else op.attrs
+            data, index_keys = self.encode_attrs(op.pk, op.sk, attrs)
+            return WriteOp("put", op.pk, op.sk, conds, attrs, data, index_keys)
+        if isinstance(op, Update):
+            if not isinstance(op.set, Mapping):
+                raise ValidationError(f"operation {i}: set must be a dict")
+            sets = dict(op.set)
+            removes = (op.remove,) if isinstance(op.remove, str) else tuple(op.remove)
+            for name in (*sets, *removes):
+                self._check_attr_name(name)
+            both = set(sets) & set(removes)
+            if both:
+                raise ValidationError(f"operation {i}: {sorted(both)} both set and removed")
+            _json.check_json(sets, portable=self.capabilities.portable, where="set")
+            return WriteOp("update", op.pk, op.sk, conds, set=sets, remove=removes)
+        if isinstance(op, Check) and not conds:
+            raise ValidationError(f"operation {i}: a Check needs at least one condition")
+        return WriteOp(op.kind, op.pk, op.sk, conds)  # type: ignore[arg-type]
+
+    def _prepare_query(
+        self,
+        pk: str,
+        key_range: KeyRange | None,
+        index: str | None,
+        descending: bool,
+        limit: int | None,
+        cursor: str | None,
+    ) -> Query:
+        if type(pk) is not str or not pk:
+            raise ValidationError("the partition key of a query must be a non-empty str")
+        spec: IndexSpec | None = None
+        if index is not None:
+            spec = self._index_by_name.get(index)
+            if spec is None:
+                raise ValidationError(
+                    f"unknown index {index!r}; this table has {sorted(self._index_by_name)}"
+                )
+        if key_range is None:
+            bounds: tuple[str | None, bool, str | None, bool] = (None, True, None, True)
+        elif isinstance(key_range, KeyRange):
+            for v in (key_range.a, key_range.b):
+                if v is not None and type(v) is not str:
+                    raise ValidationError(f"key range bounds must be str, got {v!r}")
+            if key_range.op == "between" and key_range.b is None:
+                raise ValidationError("KeyRange.between needs two bounds")
+            if key_range.op != "prefix" and not key_range.a:
+                raise ValidationError(f"KeyRange.{key_range.op} needs a non-empty bound")
+            bounds = key_range.bounds()
+        else:
+            raise ValidationError(
+                f"key_range must be a KeyRange (e.g. KeyRange.prefix('x')), got {key_range!r}"
+            )
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ValidationError(f"limit must be a positive int, got {limit!r}")
+        q = Query(
+            pk,
+            spec,
+            *bounds,
+            bool(descending),
+            None if limit is None else limit + 1,
+            None,
+        )
+        if cursor is not None:
+            after = self._decode_cursor(q, cursor)
+            q = Query(
+                q.pk,
+                q.index,
+                q.low,
+                q.low_inclusive,
+                q.high,
+                q.high_inclusive,
+                q.descending,
+                q.fetch,
+                after,
+            )
+        return q
+
+    # ---- cursors ---------------------------------------------------------
+
+    @staticmethod
+    def _fingerprint(q: Query) -> str:
+        shape = [
+            q.pk,
+            q.index.name if q.index else None,
+            q.low,
+            q.low_inclusive,
+            q.high,
+            q.high_inclusive,
+            q.descending,
+        ]
+        return hashlib.sha256(_json.encode(shape).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def _encode_cursor(self, q: Query, position: tuple[str, ...]) -> str:
+        raw = _json.encode({"f": self._fingerprint(q), "p": list(position)})
+        return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+    def _decode_cursor(self, q: Query, cursor: str) -> tuple[str, ...]:
+        bad = ValidationError(
+            "the cursor is malformed or belongs to another query: pass back the cursor "
+            "of the previous page together with the same query arguments"
+        )
+        if type(cursor) is not str:
+            raise bad
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            obj = _json.decode(raw)
+            fp, pos = obj["f"], obj["p"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise bad from e
+        width = 1 if q.index is None else 3
+        if (
+            fp != self._fingerprint(q)
+            or not isinstance(pos, list)
+            or len(pos) != width
+            or not all(type(p) is str for p in pos)
+        ):
+            raise bad
+        return tuple(pos)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve(table: TablePort, index: int, op: WriteOp, current: Item | None) -> Outcome:
+    """Check ``op``'s conditions against ``current`` and compute the new state.
+
+    Raises :class:`Conflict` naming the operation when a condition fails (or an
+    update finds no item), and :class:`ValidationError` when an update would
+    produce an invalid item. Every backend calls this for every operation.
+    """
+    key = (op.pk, op.sk)
+    for cond in op.conditions:
+        reason = _failure(cond, current)
+        if reason is not None:
+            raise Conflict(
+                f"operation {index} ({op.kind} {key!r}): condition "
+                f"'{cond.describe()}' failed: {reason}",
+                op_index=index,
+                key=key,
+                condition=cond.describe(),
+            )
+    version = 1 if current is None else current.version + 1
+    if op.kind == "put":
+        assert op.attrs is not None and op.data is not None
+        return Outcome(Item(op.pk, op.sk, op.attrs, version), op.data, op.index_keys, True)
+    if op.kind == "update":
+        if current is None:
+            raise Conflict(
+                f"operation {index} (update {key!r}): the item does not exist",
+                op_index=index,
+                key=key,
+                condition="exists",
+            )
+        attrs = {**current.attrs, **(op.set or {})}
+        for name in op.remove:
+            attrs.pop(name, None)
+        data, index_keys = table.encode_attrs(op.pk, op.sk, attrs)
+        return Outcome(Item(op.pk, op.sk, attrs, version), data, index_keys, True)
+    if op.kind == "delete":
+        return Outcome(None, None, (), current is not None)
+    return Outcome(None, None, (), False)
