@@ -1,0 +1,661 @@
+"""Conformance tests for the table port.
+
+Subclass :class:`TablePortConformance` in a test module and implement
+:meth:`~TablePortConformance.open_table`; every test then runs against your
+engine as an ordinary pytest item. Override
+:meth:`~TablePortConformance.shared_url` to also run the multi-process tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from ..errors import Conflict, ValidationError
+from ..ports.table import (
+    AttrEquals,
+    Check,
+    Delete,
+    Exists,
+    Item,
+    KeyRange,
+    NotExists,
+    Put,
+    TablePort,
+    Update,
+    VersionEquals,
+)
+from ._support import async_test
+
+__all__ = ["TablePortConformance", "increment"]
+
+
+async def increment(table: TablePort, pk: str, sk: str, times: int) -> int:
+    """Add 1 to ``n`` of an item ``times`` times, by version-guarded read-modify-write.
+
+    Returns how many conflicts were retried. Used by the concurrency tests (and
+    importable by child processes).
+    """
+    retries = 0
+    done = 0
+    while done < times:
+        item = await table.get(pk, sk)
+        try:
+            if item is None:
+                await table.put(pk, sk, {"n": 1}, condition=NotExists())
+            else:
+                await table.update(
+                    pk,
+                    sk,
+                    set={"n": item.attrs["n"] + 1},
+                    condition=VersionEquals(item.version),
+                )
+        except Conflict:
+            retries += 1
+            continue
+        done += 1
+    return retries
+
+
+def _process_worker(url: str, pk: str, worker: int, times: int) -> None:
+    import stateport
+
+    async def main() -> None:
+        async with stateport.open(url) as sp:
+            await increment(sp.table, pk, "counter", times)
+            for i in range(times):
+                await sp.table.put(pk, f"w{worker:02d}#{i:04d}", {"worker": worker, "i": i})
+
+    asyncio.run(main())
+
+
+class TablePortConformance:
+    """The behaviour every table engine must show. Implement :meth:`open_table`."""
+
+    def open_table(self, *, portable: bool = True) -> AbstractAsyncContextManager[TablePort]:
+        """An async context manager yielding a fresh, empty table port."""
+        raise NotImplementedError
+
+    def shared_url(self) -> str | None:
+        """A store URL several processes can open at once (None skips those tests).
+
+        Each call must name a fresh, empty store.
+        """
+        return None
+
+    # ------------------------------------------------------------------ basics
+
+    @async_test
+    async def test_put_get_roundtrip(self) -> None:
+        async with self.open_table() as t:
+            attrs = {"s": "x", "i": 7, "f": 1.5, "b": True, "z": None, "l": [1, {"a": []}]}
+            created = await t.put("p", "s", attrs)
+            assert created == Item("p", "s", attrs, 1)
+            assert await t.get("p", "s") == Item("p", "s", attrs, 1)
+            assert await t.get("p", "missing") is None
+            assert await t.get("other", "s") is None
+
+    @async_test
+    async def test_version_increments_on_every_write(self) -> None:
+        async with self.open_table() as t:
+            assert (await t.put("p", "s", {"a": 1})).version == 1
+            assert (await t.put("p", "s", {"a": 2})).version == 2
+            assert (await t.update("p", "s", set={"b": 3})).version == 3
+            item = await t.get("p", "s")
+            assert item == Item("p", "s", {"a": 2, "b": 3}, 3)
+
+    @async_test
+    async def test_stored_values_are_copies(self) -> None:
+        async with self.open_table() as t:
+            attrs: dict[str, Any] = {"l": [1, 2], "d": {"k": "v"}}
+            await t.put("p", "s", attrs)
+            attrs["l"].append(3)
+            attrs["d"]["k"] = "changed"
+            got = await t.get("p", "s")
+            assert got is not None and got.attrs == {"l": [1, 2], "d": {"k": "v"}}
+            got.attrs["l"].append(99)
+            again = await t.get("p", "s")
+            assert again is not None and again.attrs["l"] == [1, 2]
+
+    @async_test
+    async def test_unicode_and_numbers_roundtrip(self) -> None:
+        async with self.open_table() as t:
+            attrs = {"text": "héllo ✓ 😀 \u0000 end", "big": 10**37, "neg": -3, "tiny": 1e-300}
+            await t.put("p#ü", "s#😀", attrs)
+            got = await t.get("p#ü", "s#😀")
+            assert got is not None and got.attrs == attrs
+
+    @async_test
+    async def test_batch_get_keeps_order(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "a", {"v": 1})
+            await t.put("q", "b", {"v": 2})
+            got = await t.batch_get([("q", "b"), ("p", "zz"), ("p", "a")])
+            assert [g.attrs["v"] if g else None for g in got] == [2, None, 1]
+            assert await t.batch_get([]) == []
+
+    # ------------------------------------------------------------------ conditions
+
+    @async_test
+    async def test_not_exists_condition(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"v": 1}, condition=NotExists())
+            with pytest.raises(Conflict) as info:
+                await t.put("p", "s", {"v": 2}, condition=NotExists())
+            assert info.value.op_index == 0
+            assert info.value.key == ("p", "s")
+            assert info.value.condition == "not exists"
+            assert (await t.get("p", "s")) == Item("p", "s", {"v": 1}, 1)
+
+    @async_test
+    async def test_exists_condition(self) -> None:
+        async with self.open_table() as t:
+            with pytest.raises(Conflict):
+                await t.put("p", "s", {"v": 1}, condition=Exists())
+            assert await t.get("p", "s") is None
+            await t.put("p", "s", {"v": 1})
+            await t.put("p", "s", {"v": 2}, condition=Exists())
+            assert (await t.get("p", "s")) == Item("p", "s", {"v": 2}, 2)
+
+    @async_test
+    async def test_version_condition(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"v": 1})
+            await t.put("p", "s", {"v": 2}, condition=VersionEquals(1))
+            with pytest.raises(Conflict) as info:
+                await t.put("p", "s", {"v": 3}, condition=VersionEquals(1))
+            assert "version" in str(info.value)
+            with pytest.raises(Conflict):
+                await t.put("p", "new", {"v": 1}, condition=VersionEquals(1))
+            assert (await t.get("p", "s")) == Item("p", "s", {"v": 2}, 2)
+            assert await t.get("p", "new") is None
+
+    @async_test
+    async def test_attr_equals_condition(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"state": "open", "n": 1, "flag": True, "obj": {"a": [1]}})
+            await t.update("p", "s", set={"x": 1}, condition=AttrEquals("state", "open"))
+            await t.update("p", "s", set={"x": 2}, condition=AttrEquals("n", 1.0))
+            await t.update("p", "s", set={"x": 3}, condition=AttrEquals("obj", {"a": [1]}))
+            for cond in (
+                AttrEquals("state", "closed"),
+                AttrEquals("flag", 1),  # a boolean is not a number
+                AttrEquals("n", True),
+                AttrEquals("absent", None),
+            ):
+                with pytest.raises(Conflict):
+                    await t.update("p", "s", set={"x": 99}, condition=cond)
+            item = await t.get("p", "s")
+            assert item is not None and item.attrs["x"] == 3 and item.version == 4
+
+    @async_test
+    async def test_several_conditions_all_must_hold(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"state": "a"})
+            with pytest.raises(Conflict) as info:
+                await t.put(
+                    "p", "s", {"state": "b"},
+                    condition=[VersionEquals(1), AttrEquals("state", "z")],
+                )
+            assert info.value.condition == 'state == "z"'
+            await t.put("p", "s", {"state": "b"}, condition=[VersionEquals(1), Exists()])
+            assert (await t.get("p", "s")) == Item("p", "s", {"state": "b"}, 2)
+
+    # ------------------------------------------------------------------ update / delete
+
+    @async_test
+    async def test_update_sets_and_removes(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"a": 1, "b": 2, "c": 3})
+            item = await t.update("p", "s", set={"a": 10, "d": 4}, remove=["b", "never"])
+            assert item == Item("p", "s", {"a": 10, "c": 3, "d": 4}, 2)
+            assert await t.get("p", "s") == item
+
+    @async_test
+    async def test_update_of_missing_item_is_a_conflict(self) -> None:
+        async with self.open_table() as t:
+            with pytest.raises(Conflict) as info:
+                await t.update("p", "missing", set={"a": 1})
+            assert info.value.condition == "exists"
+            assert await t.get("p", "missing") is None
+
+    @async_test
+    async def test_delete(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"a": 1})
+            await t.delete("p", "s")
+            assert await t.get("p", "s") is None
+            await t.delete("p", "s")  # absent: a no-op
+            with pytest.raises(Conflict):
+                await t.delete("p", "s", condition=Exists())
+            await t.put("p", "s", {"a": 1})
+            with pytest.raises(Conflict):
+                await t.delete("p", "s", condition=VersionEquals(7))
+            assert await t.get("p", "s") is not None
+
+    # ------------------------------------------------------------------ transactions
+
+    @async_test
+    async def test_transaction_applies_all(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "old", {"v": 0})
+            await t.put("p", "upd", {"v": 0})
+            await t.transact(
+                [
+                    Put("p", "new", {"v": 1}, NotExists()),
+                    Update("p", "upd", {"v": 2}, condition=VersionEquals(1)),
+                    Delete("p", "old", Exists()),
+                ]
+            )
+            assert (await t.get("p", "new")) == Item("p", "new", {"v": 1}, 1)
+            assert (await t.get("p", "upd")) == Item("p", "upd", {"v": 2}, 2)
+            assert await t.get("p", "old") is None
+
+    @async_test
+    async def test_transaction_is_all_or_nothing(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "guard", {"state": "locked"})
+            await t.put("p", "victim", {"v": 1})
+            ops = [
+                Put("p", "a", {"v": 1}),
+                Delete("p", "victim"),
+                Update("p", "guard", {"state": "x"}),
+                Check("p", "guard", AttrEquals("state", "open")),
+            ]
+            # the last two address one key: first prove duplicates are refused
+            with pytest.raises(ValidationError):
+                await t.transact(ops)
+            with pytest.raises(Conflict) as info:
+                await t.transact([*ops[:2], ops[3]])
+            assert info.value.op_index == 2
+            assert info.value.key == ("p", "guard")
+            assert await t.get("p", "a") is None
+            assert (await t.get("p", "victim")) == Item("p", "victim", {"v": 1}, 1)
+            assert (await t.get("p", "guard")) == Item("p", "guard", {"state": "locked"}, 1)
+
+    @async_test
+    async def test_transaction_conflict_names_the_failing_operation(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "b", {"v": 1})
+            with pytest.raises(Conflict) as info:
+                await t.transact(
+                    [Put("p", "a", {"v": 1}), Put("p", "b", {"v": 2}, NotExists())]
+                )
+            assert info.value.op_index == 1
+            assert "operation 1" in str(info.value)
+            assert await t.get("p", "a") is None
+
+    @async_test
+    async def test_transaction_check_only(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "s", {"v": 1})
+            await t.transact([Check("p", "s", VersionEquals(1))])
+            with pytest.raises(Conflict):
+                await t.transact([Check("p", "s", NotExists())])
+            with pytest.raises(ValidationError):
+                await t.transact([Check("p", "s", [])])
+
+    @async_test
+    async def test_transaction_bad_shapes(self) -> None:
+        async with self.open_table() as t:
+            with pytest.raises(ValidationError):
+                await t.transact([])
+            with pytest.raises(ValidationError):
+                await t.transact([Put("p", "a", {"v": 1}), "not an op"])  # type: ignore[list-item]
+            with pytest.raises(ValidationError):
+                await t.transact([Put("p", "a", {"v": 1}), Put("p", "a", {"v": 2})])
+            assert await t.get("p", "a") is None
+
+    @async_test
+    async def test_update_that_grows_too_large_applies_nothing(self) -> None:
+        async with self.open_table() as t:
+            limit = t.capabilities.max_item_bytes
+            if limit is None or limit > 50_000_000:
+                pytest.skip("the engine sets no practical item size limit")
+            await t.put("p", "big", {"a": "x" * (limit // 2)})
+            await t.put("p", "other", {"v": 1})
+            with pytest.raises(ValidationError):
+                await t.transact(
+                    [
+                        Update("p", "other", {"v": 2}),
+                        Update("p", "big", {"b": "y" * (limit // 2 + 10)}),
+                    ]
+                )
+            assert (await t.get("p", "other")) == Item("p", "other", {"v": 1}, 1)
+
+    # ------------------------------------------------------------------ queries
+
+    async def _fill(self, t: TablePort, keys: list[str]) -> None:
+        for i, sk in enumerate(keys):
+            await t.put("p", sk, {"i": i})
+
+    @async_test
+    async def test_query_orders_by_sort_key(self) -> None:
+        async with self.open_table() as t:
+            keys = ["b", "a", "c#2", "c#1", "c#10", "d"]
+            await self._fill(t, keys)
+            await t.put("other", "a", {"i": -1})
+            page = await t.query("p")
+            assert [i.sk for i in page] == sorted(keys)
+            assert page.cursor is None
+            desc = await t.query("p", descending=True)
+            assert [i.sk for i in desc] == sorted(keys, reverse=True)
+
+    @async_test
+    async def test_query_key_ranges(self) -> None:
+        async with self.open_table() as t:
+            await self._fill(t, ["a", "b#1", "b#2", "b#3", "bb", "c"])
+
+            async def sks(r: KeyRange, **kw: Any) -> list[str]:
+                return [i.sk for i in await t.query("p", r, **kw)]
+
+            assert await sks(KeyRange.prefix("b#")) == ["b#1", "b#2", "b#3"]
+            assert await sks(KeyRange.prefix("b")) == ["b#1", "b#2", "b#3", "bb"]
+            assert await sks(KeyRange.prefix("")) == ["a", "b#1", "b#2", "b#3", "bb", "c"]
+            assert await sks(KeyRange.between("b#2", "bb")) == ["b#2", "b#3", "bb"]
+            assert await sks(KeyRange.eq("bb")) == ["bb"]
+            assert await sks(KeyRange.lt("b#2")) == ["a", "b#1"]
+            assert await sks(KeyRange.lte("b#2")) == ["a", "b#1", "b#2"]
+            assert await sks(KeyRange.gt("b#3")) == ["bb", "c"]
+            assert await sks(KeyRange.gte("b#3")) == ["b#3", "bb", "c"]
+            assert await sks(KeyRange.prefix("b#"), descending=True) == ["b#3", "b#2", "b#1"]
+            assert await sks(KeyRange.prefix("zz")) == []
+
+    @async_test
+    async def test_sort_order_is_code_point_order(self) -> None:
+        async with self.open_table() as t:
+            # UTF-16 would put U+1F600 before U+FFFF; UTF-8 bytes and code points agree
+            keys = ["a", "B", "é", "\uffff", "😀", "z", "\u00ff", "\U0010fffd"]
+            await self._fill(t, keys)
+            assert [i.sk for i in await t.query("p")] == sorted(keys)
+            assert [i.sk for i in await t.query("p", KeyRange.gt("\uffff"))] == [
+                "😀",
+                "\U0010fffd",
+            ]
+
+    @async_test
+    async def test_paging_visits_every_item_once(self) -> None:
+        async with self.open_table() as t:
+            keys = [f"k{i:03d}" for i in range(23)]
+            await self._fill(t, keys)
+            for descending in (False, True):
+                seen: list[str] = []
+                cursor = None
+                pages = 0
+                while True:
+                    page = await t.query(
+                        "p", KeyRange.prefix("k"), limit=5, cursor=cursor, descending=descending
+                    )
+                    pages += 1
+                    seen.extend(i.sk for i in page)
+                    cursor = page.cursor
+                    if cursor is None:
+                        break
+                assert seen == sorted(keys, reverse=descending)
+                assert pages == 5
+
+    @async_test
+    async def test_cursor_is_none_on_an_exact_last_page(self) -> None:
+        async with self.open_table() as t:
+            await self._fill(t, ["a", "b", "c", "d"])
+            first = await t.query("p", limit=2)
+            assert first.cursor is not None
+            second = await t.query("p", limit=2, cursor=first.cursor)
+            assert [i.sk for i in second] == ["c", "d"] and second.cursor is None
+
+    @async_test
+    async def test_query_all_follows_cursors(self) -> None:
+        async with self.open_table() as t:
+            keys = [f"k{i:03d}" for i in range(12)]
+            await self._fill(t, keys)
+            got = [i.sk async for i in t.query_all("p", page_size=5)]
+            assert got == keys
+
+    @async_test
+    async def test_foreign_or_malformed_cursor_is_rejected(self) -> None:
+        async with self.open_table() as t:
+            await self._fill(t, ["a", "b", "c"])
+            await t.put("q", "a", {})
+            await t.put("q", "b", {})
+            cursor = (await t.query("p", limit=1)).cursor
+            assert cursor is not None
+            for kwargs in (
+                {"pk": "q"},
+                {"pk": "p", "descending": True},
+                {"pk": "p", "key_range": KeyRange.prefix("a")},
+                {"pk": "p", "index": "gsi1"},
+            ):
+                with pytest.raises(ValidationError):
+                    await t.query(**kwargs, limit=1, cursor=cursor)
+            for bad in ("", "!!!", "e30", cursor[:-3] + "xyz"):
+                with pytest.raises(ValidationError):
+                    await t.query("p", limit=1, cursor=bad)
+
+    @async_test
+    async def test_secondary_index(self) -> None:
+        async with self.open_table() as t:
+            ix = t.indexes[0]
+            await t.put("u#1", "profile", {ix.pk_attr: "team#x", ix.sk_attr: "b", "n": 1})
+            await t.put("u#2", "profile", {ix.pk_attr: "team#x", ix.sk_attr: "a", "n": 2})
+            await t.put("u#3", "profile", {ix.pk_attr: "team#y", ix.sk_attr: "a", "n": 3})
+            await t.put("u#4", "profile", {ix.pk_attr: "team#x", "n": 4})  # no sort key: absent
+            got = await t.query("team#x", index=ix.name)
+            assert [(i.pk, i.attrs["n"]) for i in got] == [("u#2", 2), ("u#1", 1)]
+            got = await t.query("team#x", KeyRange.gte("b"), index=ix.name)
+            assert [i.pk for i in got] == ["u#1"]
+            # moving an item in the index, and out of it
+            await t.update("u#2", "profile", set={ix.pk_attr: "team#y"})
+            await t.update("u#1", "profile", remove=[ix.sk_attr])
+            assert [i.pk for i in await t.query("team#x", index=ix.name)] == []
+            assert [i.pk for i in await t.query("team#y", index=ix.name)] == ["u#2", "u#3"]
+            await t.delete("u#3", "profile")
+            assert [i.pk for i in await t.query("team#y", index=ix.name)] == ["u#2"]
+
+    @async_test
+    async def test_index_ties_are_ordered_by_key_and_paged_stably(self) -> None:
+        async with self.open_table() as t:
+            ix = t.indexes[1]
+            keys = [(f"p{i % 4}", f"s{i:02d}") for i in range(14)]
+            for pk, sk in reversed(keys):
+                await t.put(pk, sk, {ix.pk_attr: "all", ix.sk_attr: "same"})
+            expected = sorted(keys)
+            for descending in (False, True):
+                seen: list[tuple[str, str]] = []
+                cursor = None
+                while True:
+                    page = await t.query(
+                        "all", index=ix.name, limit=3, cursor=cursor, descending=descending
+                    )
+                    seen.extend((i.pk, i.sk) for i in page)
+                    if page.cursor is None:
+                        break
+                    cursor = page.cursor
+                assert seen == (sorted(expected, reverse=True) if descending else expected)
+
+    @async_test
+    async def test_index_key_attributes_must_be_strings(self) -> None:
+        async with self.open_table() as t:
+            ix = t.indexes[0]
+            with pytest.raises(ValidationError):
+                await t.put("p", "s", {ix.pk_attr: 5, ix.sk_attr: "x"})
+            with pytest.raises(ValidationError):
+                await t.put("p", "s", {ix.pk_attr: "a", ix.sk_attr: ""})
+            with pytest.raises(ValidationError):
+                await t.query("x", index="no-such-index")
+            assert await t.get("p", "s") is None
+
+    # ------------------------------------------------------------------ bad input
+
+    @async_test
+    async def test_non_json_values_are_rejected_and_nothing_written(self) -> None:
+        async with self.open_table() as t:
+            for bad in (
+                {"v": {1, 2}},
+                {"v": (1, 2)},
+                {"v": b"bytes"},
+                {"v": float("nan")},
+                {"v": float("inf")},
+                {"v": {1: "int key"}},
+                {"v": object()},
+                {"v": "\ud800"},
+                {"pk": "reserved"},
+                {"": "empty name"},
+            ):
+                with pytest.raises(ValidationError):
+                    await t.put("p", "s", bad)
+                with pytest.raises(ValidationError):
+                    await t.transact([Put("p", "ok", {"v": 1}), Put("p", "s", bad)])
+            with pytest.raises(ValidationError):
+                await t.put("p", "s", ["not", "a", "dict"])  # type: ignore[arg-type]
+            assert (await t.query("p")).items == []
+
+    @async_test
+    async def test_bad_keys_are_rejected(self) -> None:
+        async with self.open_table() as t:
+            for pk, sk in (("", "s"), ("p", ""), (1, "s"), ("p", None), ("p", "\udc00")):
+                with pytest.raises(ValidationError):
+                    await t.put(pk, sk, {})  # type: ignore[arg-type]
+                with pytest.raises(ValidationError):
+                    await t.get(pk, sk)  # type: ignore[arg-type]
+            with pytest.raises(ValidationError):
+                await t.query("")
+            with pytest.raises(ValidationError):
+                await t.query("p", limit=0)
+            with pytest.raises(ValidationError):
+                await t.query("p", "prefix")  # type: ignore[arg-type]
+            with pytest.raises(ValidationError):
+                await t.update("p", "s", set={"a": 1}, remove=["a"])
+            with pytest.raises(ValidationError):
+                await t.put("p", "s", {}, condition=VersionEquals(0))
+            with pytest.raises(ValidationError):
+                await t.put("p", "s", {}, condition="exists")  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ portable limits
+
+    @async_test
+    async def test_portable_limits(self) -> None:
+        async with self.open_table(portable=True) as t:
+            caps = t.capabilities
+            assert caps.portable
+            assert caps.max_item_bytes == 400 * 1024
+            assert caps.max_transaction_ops == 100
+            with pytest.raises(ValidationError, match="limit"):
+                await t.put("p", "big", {"blob": "x" * (400 * 1024)})
+            await t.put("p", "fits", {"blob": "x" * (390 * 1024)})
+            with pytest.raises(ValidationError, match="101 operations"):
+                await t.transact([Put("p", f"k{i}", {}) for i in range(101)])
+            await t.transact([Put("p", f"k{i}", {}) for i in range(100)])
+            with pytest.raises(ValidationError, match="38 digits"):
+                await t.put("p", "num", {"n": 10**38})
+            with pytest.raises(ValidationError):
+                await t.put("p" * 2049, "s", {})
+            with pytest.raises(ValidationError):
+                await t.put("p", "s" * 1025, {})
+            assert await t.get("p", "big") is None and await t.get("p", "num") is None
+            assert len((await t.query("p", KeyRange.prefix("k"))).items) == 100
+
+    @async_test
+    async def test_non_portable_mode_lifts_dynamodb_limits(self) -> None:
+        async with self.open_table(portable=False) as t:
+            caps = t.capabilities
+            assert not caps.portable
+            if caps.max_transaction_ops is None or caps.max_transaction_ops > 100:
+                await t.transact([Put("p", f"k{i}", {}) for i in range(150)])
+                assert len((await t.query("p")).items) == 150
+            if caps.max_item_bytes is None or caps.max_item_bytes > 500 * 1024:
+                await t.put("p", "big", {"blob": "x" * (500 * 1024)})
+            await t.put("p", "num", {"n": 10**40})
+            got = await t.get("p", "num")
+            assert got is not None and got.attrs["n"] == 10**40
+
+    # ------------------------------------------------------------------ concurrency
+
+    @async_test
+    async def test_concurrent_tasks_lose_no_update(self) -> None:
+        async with self.open_table() as t:
+            tasks, times = 20, 15
+            await asyncio.gather(*(increment(t, "c", "counter", times) for _ in range(tasks)))
+            item = await t.get("c", "counter")
+            assert item is not None
+            assert item.attrs["n"] == tasks * times
+            assert item.version == tasks * times
+
+    @async_test
+    async def test_concurrent_creates_exactly_one_wins(self) -> None:
+        async with self.open_table() as t:
+
+            async def create(i: int) -> bool:
+                try:
+                    await t.put("c", "once", {"by": i}, condition=NotExists())
+                except Conflict:
+                    return False
+                return True
+
+            wins = await asyncio.gather(*(create(i) for i in range(25)))
+            assert sum(wins) == 1
+            item = await t.get("c", "once")
+            assert item is not None and item.version == 1 and item.attrs["by"] == wins.index(True)
+
+    @async_test
+    async def test_concurrent_threads_lose_no_update(self) -> None:
+        async with self.open_table() as t:
+            threads, times = 4, 40
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    asyncio.run(increment(t, "c", "counter", times))
+                except BaseException as e:  # surfaced below
+                    errors.append(e)
+
+            workers = [threading.Thread(target=run) for _ in range(threads)]
+            await asyncio.to_thread(lambda: [w.start() for w in workers])
+            await asyncio.to_thread(lambda: [w.join() for w in workers])
+            assert errors == []
+            item = await t.get("c", "counter")
+            assert item is not None and item.attrs["n"] == threads * times
+
+    def test_concurrent_processes_lose_no_update(self) -> None:
+        url = self.shared_url()
+        if url is None:
+            pytest.skip("this engine cannot be opened by several processes")
+        processes, times = 3, 40
+        ctx = multiprocessing.get_context("spawn")
+        procs = [
+            ctx.Process(target=_process_worker, args=(url, "mp", w, times))
+            for w in range(processes)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [p.exitcode for p in procs] == [0] * processes
+
+        async def check() -> None:
+            import stateport
+
+            async with stateport.open(url) as sp:
+                item = await sp.table.get("mp", "counter")
+                assert item is not None and item.attrs["n"] == processes * times
+                rows = [i async for i in sp.table.query_all("mp", KeyRange.prefix("w"))]
+                assert len(rows) == processes * times
+                assert {(r.attrs["worker"], r.attrs["i"]) for r in rows} == {
+                    (w, i) for w in range(processes) for i in range(times)
+                }
+
+        asyncio.run(check())
+
+
+@asynccontextmanager
+async def table_of(url: str) -> AsyncIterator[TablePort]:
+    """The table port of the store at ``url``, for :meth:`open_table` implementations."""
+    import stateport
+
+    async with stateport.open(url) as sp:
+        yield sp.table
