@@ -35,38 +35,50 @@ _decoder = json.JSONDecoder()
 
 def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
     """Raise ValidationError unless ``value`` is a JSON value (see module doc)."""
-    stack: list[tuple[Any, str]] = [(value, where)]
+    # paths are only spelled out on error: (value, parent entry, key) chains
+    stack: list[tuple[Any, Any, Any]] = [(value, None, where)]
     while stack:
-        v, path = stack.pop()
+        entry = stack.pop()
+        v = entry[0]
         t = type(v)
-        if v is None or t is bool or t is str:
+        if t is str or t is bool or v is None:
             continue
         if t is int:
             if portable and not -PORTABLE_INT_LIMIT < v < PORTABLE_INT_LIMIT:
                 raise ValidationError(
-                    f"{path}: integer {v} has more than 38 digits; DynamoDB cannot store it "
-                    "(open the store with portable=false to allow it on other engines)"
+                    f"{_path(entry)}: integer {v} has more than 38 digits; DynamoDB cannot "
+                    "store it (open the store with portable=false to allow it on other engines)"
                 )
             continue
         if t is float:
             if not math.isfinite(v):
-                raise ValidationError(f"{path}: {v!r} is not a JSON number")
+                raise ValidationError(f"{_path(entry)}: {v!r} is not a JSON number")
             continue
         if t is list:
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(v))
+            stack.extend((item, entry, i) for i, item in enumerate(v))
             continue
         if t is dict:
             for k, item in v.items():
                 if type(k) is not str:
                     raise ValidationError(
-                        f"{path}: key {k!r} is a {type(k).__name__}; JSON object keys must be str"
+                        f"{_path(entry)}: key {k!r} is a {type(k).__name__}; "
+                        "JSON object keys must be str"
                     )
-                stack.append((item, f"{path}.{k}"))
+                stack.append((item, entry, k))
             continue
         raise ValidationError(
-            f"{path}: {type(v).__name__} is not a JSON value "
+            f"{_path(entry)}: {t.__name__} is not a JSON value "
             "(use None, bool, int, float, str, list or dict with str keys)"
         )
+
+
+def _path(entry: tuple[Any, Any, Any]) -> str:
+    parts: list[str] = []
+    while entry is not None:
+        _, parent, key = entry
+        parts.append(f"[{key}]" if type(key) is int else (f".{key}" if parent else str(key)))
+        entry = parent
+    return "".join(reversed(parts))
 
 
 def encode(value: Any) -> str:

@@ -437,6 +437,7 @@ class TablePort(ABC):
         self.indexes: tuple[IndexSpec, ...] = tuple(indexes)
         self._index_by_name = {ix.name: ix for ix in self.indexes}
         self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))
+        self._no_index_keys: tuple[None, ...] = (None,) * len(self.indexes)
 
     # ---- abstract surface ------------------------------------------------
 
@@ -540,7 +541,7 @@ class TablePort(ABC):
         condition: Condition | Sequence[Condition] | None = None,
     ) -> Item:
         """Create or replace the item; return it with its new version."""
-        op = self._prepare(Put(pk, sk, attrs, condition), 0)
+        op = self._put_op(pk, sk, attrs, condition, 0)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
         return result
@@ -673,24 +674,28 @@ class TablePort(ABC):
         """
         if not isinstance(attrs, dict):
             raise ValidationError(f"attributes must be a dict, got {type(attrs).__name__}")
-        for name in attrs:
-            self._check_attr_name(name)
+        if "pk" in attrs or "sk" in attrs or "" in attrs:
+            for name in attrs:
+                self._check_attr_name(name)
         _json.check_json(attrs, portable=self.capabilities.portable, where="attrs")
         data = _json.encode(attrs)
+        ascii_only = data.isascii() and pk.isascii() and sk.isascii()
+        if not ascii_only:
+            _json.encode_bytes(attrs)  # rejects lone surrogates
         limit = self.capabilities.limits.max_item_bytes
         if limit is not None:
             size = (
-                (len(data) if data.isascii() else len(_json.encode_bytes(attrs)))
-                + len(pk.encode("utf-8"))
-                + len(sk.encode("utf-8"))
+                len(data) + len(pk) + len(sk)
+                if ascii_only
+                else len(data.encode("utf-8")) + len(pk.encode("utf-8")) + len(sk.encode("utf-8"))
             )
             if size > limit:
                 raise ValidationError(
                     f"item ({pk!r}, {sk!r}) is {size} bytes; the limit is "
                     f"{limit}{self._limit_origin()}: store large values as blobs"
                 )
-        elif not data.isascii():
-            _json.encode_bytes(attrs)  # rejects lone surrogates
+        if self._index_attrs.isdisjoint(attrs):
+            return data, self._no_index_keys
         index_keys: list[tuple[str, str] | None] = []
         for ix in self.indexes:
             ipk, isk = attrs.get(ix.pk_attr), attrs.get(ix.sk_attr)
@@ -703,17 +708,25 @@ class TablePort(ABC):
             index_keys.append((ipk, isk) if ipk is not None and isk is not None else None)
         return data, tuple(index_keys)
 
+    def _put_op(self, pk: str, sk: str, attrs: Any, condition: Any, i: int) -> WriteOp:
+        self._check_key(pk, sk)
+        if not isinstance(attrs, Mapping):
+            raise ValidationError(
+                f"operation {i}: attributes must be a dict, got {type(attrs).__name__}"
+            )
+        copy = dict(attrs)
+        data, index_keys = self.encode_attrs(pk, sk, copy)
+        return WriteOp("put", pk, sk, self._conditions(condition, i), copy, data, index_keys)
+
     def _prepare(self, op: Any, i: int) -> WriteOp:
         if not isinstance(op, (Put, Update, Delete, Check)):
             raise ValidationError(
                 f"operation {i}: {op!r} is not an operation (Put, Update, Delete, Check)"
             )
+        if isinstance(op, Put):
+            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
         self._check_key(op.pk, op.sk)
         conds = self._conditions(op.condition, i)
-        if isinstance(op, Put):
-            attrs = dict(op.attrs) if isinstance(op.attrs, Mapping) else op.attrs
-            data, index_keys = self.encode_attrs(op.pk, op.sk, attrs)
-            return WriteOp("put", op.pk, op.sk, conds, attrs, data, index_keys)
         if isinstance(op, Update):
             if not isinstance(op.set, Mapping):
                 raise ValidationError(f"operation {i}: set must be a dict")

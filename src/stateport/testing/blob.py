@@ -143,7 +143,7 @@ class BlobPortConformance:
             with pytest.raises(ValidationError):
                 await b.put("text is not bytes")  # type: ignore[arg-type]
             with pytest.raises(ValidationError):
-                await b.put(iter([b"ok", "not bytes"]))  # type: ignore[list-item]
+                await b.put(iter([b"ok", "not bytes"]))  # type: ignore[arg-type]
             with pytest.raises(ValidationError):
                 await b.put(12345)  # type: ignore[arg-type]
 

@@ -26,6 +26,7 @@ from ..ports.table import (
     Item,
     KeyRange,
     NotExists,
+    Op,
     Put,
     TablePort,
     Update,
@@ -200,7 +201,9 @@ class TablePortConformance:
             await t.put("p", "s", {"state": "a"})
             with pytest.raises(Conflict) as info:
                 await t.put(
-                    "p", "s", {"state": "b"},
+                    "p",
+                    "s",
+                    {"state": "b"},
                     condition=[VersionEquals(1), AttrEquals("state", "z")],
                 )
             assert info.value.condition == 'state == "z"'
@@ -262,7 +265,7 @@ class TablePortConformance:
         async with self.open_table() as t:
             await t.put("p", "guard", {"state": "locked"})
             await t.put("p", "victim", {"v": 1})
-            ops = [
+            ops: list[Op] = [
                 Put("p", "a", {"v": 1}),
                 Delete("p", "victim"),
                 Update("p", "guard", {"state": "x"}),
@@ -284,9 +287,7 @@ class TablePortConformance:
         async with self.open_table() as t:
             await t.put("p", "b", {"v": 1})
             with pytest.raises(Conflict) as info:
-                await t.transact(
-                    [Put("p", "a", {"v": 1}), Put("p", "b", {"v": 2}, NotExists())]
-                )
+                await t.transact([Put("p", "a", {"v": 1}), Put("p", "b", {"v": 2}, NotExists())])
             assert info.value.op_index == 1
             assert "operation 1" in str(info.value)
             assert await t.get("p", "a") is None
@@ -614,9 +615,14 @@ class TablePortConformance:
                 except BaseException as e:  # surfaced below
                     errors.append(e)
 
-            workers = [threading.Thread(target=run) for _ in range(threads)]
-            await asyncio.to_thread(lambda: [w.start() for w in workers])
-            await asyncio.to_thread(lambda: [w.join() for w in workers])
+            def start_and_join() -> None:
+                workers = [threading.Thread(target=run) for _ in range(threads)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+
+            await asyncio.to_thread(start_and_join)
             assert errors == []
             item = await t.get("c", "counter")
             assert item is not None and item.attrs["n"] == threads * times

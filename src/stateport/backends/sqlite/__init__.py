@@ -78,12 +78,19 @@ class SqliteEngine(Engine):
             raise
 
     async def _bootstrap(self) -> None:
-        def work(conn: sqlite3.Connection) -> list[AppliedMigration]:
-            conn.execute(LEDGER_DDL)
-            return _applied(conn)
+        """Create the migration ledger if missing; refuse a schema from the future."""
 
-        applied = await self._x.run(work, write=True, inline=False)
-        check_known(MIGRATIONS, [a.version for a in applied], self._where)
+        def has_ledger(conn: sqlite3.Connection) -> bool:
+            return bool(
+                conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sp_migrations'"
+                ).fetchone()
+            )
+
+        if not await self._x.run(has_ledger, write=False):
+            # only a new database takes the write lock on open
+            await self._x.run(lambda conn: conn.execute(LEDGER_DDL), write=True, inline=False)
+        await self.schema_version()
 
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:
         done: list[AppliedMigration] = []

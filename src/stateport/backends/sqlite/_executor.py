@@ -85,8 +85,8 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str, where: str) ->
         raise translate(e, where) from e
 
 
-def _transaction(conn: sqlite3.Connection, work: Work[T], write: bool | None) -> T:
-    if write is None:  # maintenance (a checkpoint): no transaction around it
+def _transaction(conn: sqlite3.Connection, work: Work[T], write: bool, single: bool) -> T:
+    if single:  # one statement: SQLite makes it its own transaction
         return work(conn)
     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
     try:
@@ -142,13 +142,19 @@ class Executor:
 
     # ---- running ---------------------------------------------------------
 
-    async def run(self, work: Work[T], *, write: bool, inline: bool = True) -> T:
-        """Run ``work`` in one transaction and return its result."""
+    async def run(
+        self, work: Work[T], *, write: bool, inline: bool = True, single: bool = False
+    ) -> T:
+        """Run ``work`` in one transaction and return its result.
+
+        ``single`` says ``work`` executes exactly one statement (and fetches all
+        its rows), which SQLite then runs as its own transaction: no BEGIN/COMMIT.
+        """
         if self._closed:
             raise Unavailable(f"{self._where}: the store is closed")
         if inline and (self.inline_writes or not write) and self._inline_lock.acquire(False):
             try:
-                result = self._attempt(work, write)
+                result = self._attempt(work, write, single)
             except _Busy:
                 pass
             else:
@@ -157,11 +163,11 @@ class Executor:
                 return result
             finally:
                 self._inline_lock.release()
-        return await self._submit(work, write)
+        return await self._submit(work, write, single)
 
-    def _attempt(self, work: Work[T], write: bool) -> T:
+    def _attempt(self, work: Work[T], write: bool, single: bool) -> T:
         try:
-            return _transaction(self._inline_conn, work, write)
+            return _transaction(self._inline_conn, work, write, single)
         except sqlite3.Error as e:
             if _is_busy(e) and not self._memory:
                 raise _Busy from e
@@ -172,12 +178,12 @@ class Executor:
         if self._inline_commits % _CHECKPOINT_EVERY == 0:
             # the inline connection never checkpoints (that would fsync on the
             # caller's thread): let the worker do it in the background
-            self._enqueue(None, None, _checkpoint, None)
+            self._enqueue(None, None, _checkpoint, True, True)
 
-    def _submit(self, work: Work[T], write: bool) -> asyncio.Future[T]:
+    def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._enqueue(loop, fut, work, write)
+        self._enqueue(loop, fut, work, write, single)
         return fut
 
     def _enqueue(
@@ -185,7 +191,8 @@ class Executor:
         loop: asyncio.AbstractEventLoop | None,
         fut: asyncio.Future[Any] | None,
         work: Work[Any],
-        write: bool | None,
+        write: bool,
+        single: bool,
     ) -> None:
         if self._thread is None:
             with self._start_lock:
@@ -194,17 +201,17 @@ class Executor:
                         target=self._serve, name="stateport-sqlite", daemon=True
                     )
                     self._thread.start()
-        self._jobs.put((loop, fut, work, write))
+        self._jobs.put((loop, fut, work, write, single))
 
     def _serve(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            loop, fut, work, write = job
+            loop, fut, work, write, single = job
             try:
                 with self._worker_lock:
-                    result = _transaction(self._worker_conn, work, write)
+                    result = _transaction(self._worker_conn, work, write, single)
             except sqlite3.Error as e:
                 _deliver(loop, fut, None, translate(e, self._where))
             except BaseException as e:
@@ -235,7 +242,11 @@ class Executor:
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    # RESTART, not PASSIVE: a passive checkpoint races the inline writer and never
+    # finds the log fully copied, so the log would never be reused and grow without
+    # bound. RESTART holds writers off (inline writes fall back to this thread,
+    # queued behind it) until the next writer can start the log from the top.
+    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 def _deliver(

@@ -76,7 +76,7 @@ class SqliteTablePort(TablePort):
         def work(conn: sqlite3.Connection) -> list[Item | None]:
             return [load(conn, pk, sk) for pk, sk in keys]
 
-        return await self._x.run(work, write=False)
+        return await self._x.run(work, write=False, single=len(keys) == 1)
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
         load, columns, bump, store = self._load, self._columns, self._sql_bump, self._sql_store
@@ -106,7 +106,8 @@ class SqliteTablePort(TablePort):
                     results.append(out.item)
             return results
 
-        return await self._x.run(work, write=True)
+        single = len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions
+        return await self._x.run(work, write=True, single=single)
 
     async def _query(self, query: Query) -> list[Item]:
         ix = query.index
@@ -146,7 +147,7 @@ class SqliteTablePort(TablePort):
                 for pk, sk, attrs, version in conn.execute(sql, args)
             ]
 
-        return await self._x.run(work, write=False)
+        return await self._x.run(work, write=False, single=True)
 
     async def aclose(self) -> None:
         return None  # the executor belongs to the engine
