@@ -27,6 +27,10 @@ from ..ports.blob import CHUNK_SIZE, BlobPort, Upload
 _MODE = 0o644
 
 
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -177,17 +181,18 @@ class FilesystemBlobPort(BlobPort):
         start = "" if after is None else after.as_str()
 
         def work() -> list[ContentDigest]:
-            found: list[str] = []
+            found: list[ContentDigest] = []
             for fan in sorted(os.listdir(self._objects)):
                 if len(fan) != 2 or fan < start[:2]:
                     continue
                 for rest in sorted(os.listdir(self._objects / fan)):
                     name = fan + rest
-                    if name > start and len(name) == 64:
-                        found.append(name)
-                        if len(found) >= limit:
-                            return [ContentDigest(n) for n in found]
-            return [ContentDigest(n) for n in found]
+                    if name <= start or not _is_digest(name):
+                        continue  # stray files are not blobs
+                    found.append(ContentDigest._trusted(name))
+                    if len(found) >= limit:
+                        return found
+            return found
 
         return await asyncio.to_thread(work)
 

@@ -1,0 +1,81 @@
+"""The sync facade bridges to the async implementation."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+import stateport
+from stateport import Conflict, KeyRange, NotExists, Put, ValidationError
+
+
+def test_items_and_table(tmp_path: Path) -> None:
+    with stateport.sync.open(f"sqlite:///{tmp_path}/s.db") as sp:
+        sp.items.put({"pk": "p", "sk": "a", "v": 1})
+        sp.items.put({"pk": "p", "sk": "b", "v": 2})
+        assert sp.items.get("p", "a") == {"pk": "p", "sk": "a", "v": 1}
+        assert [i["sk"] for i in sp.items.query("p")] == ["a", "b"]
+        sp.items.delete("p", "a")
+        assert sp.items.get("p", "a") is None
+        item = sp.table.put("p", "c", {"v": 3}, condition=NotExists())
+        assert item.version == 1
+        with pytest.raises(Conflict):
+            sp.table.transact([Put("p", "d", {}), Put("p", "c", {}, NotExists())])
+        assert sp.table.get("p", "d") is None
+        assert [i.sk for i in sp.table.query_all("p", KeyRange.prefix(""), page_size=1)] == [
+            "b",
+            "c",
+        ]
+        assert sp.schema_version().pending == 0
+
+
+def test_blobs_stream_both_ways() -> None:
+    with stateport.sync.open("memory://") as sp:
+        d = sp.blobs.put(io.BytesIO(b"x" * 3_000_000))
+        assert sp.blobs.get(d) == b"x" * 3_000_000
+        with sp.blobs.open(d) as reader:
+            assert reader.size == 3_000_000
+            assert sum(len(c) for c in reader) == 3_000_000
+        assert list(sp.blobs) == [d]
+        assert list(sp.blobs.digests(page_size=1)) == [d]
+
+
+def test_errors_are_the_same_types() -> None:
+    with stateport.sync.open("memory://") as sp:
+        with pytest.raises(ValidationError):
+            sp.items.put({"sk": "no pk"})
+        with pytest.raises(ValidationError):
+            sp.blobs.get("not a digest")
+
+
+def test_bad_url_raises_and_leaves_no_thread() -> None:
+    before = threading.active_count()
+    with pytest.raises(stateport.ConfigError):
+        stateport.sync.open("nope://")
+    assert threading.active_count() == before
+
+
+def test_close_is_idempotent_and_stops_the_thread() -> None:
+    before = threading.active_count()
+    sp = stateport.sync.open("memory://")
+    sp.close()
+    sp.close()
+    assert threading.active_count() == before
+
+
+def test_usable_from_many_threads(tmp_path: Path) -> None:
+    with stateport.sync.open(f"sqlite:///{tmp_path}/s.db") as sp:
+
+        def work(n: int) -> None:
+            for i in range(25):
+                sp.items.put({"pk": "t", "sk": f"{n}-{i:02d}"})
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(sp.items.query("t")) == 100
