@@ -86,7 +86,7 @@ def test_toml_without_storage_section_falls_back(tmp_path: Path) -> None:
 )
 def test_bad_toml_is_a_config_error(tmp_path: Path, text: str) -> None:
     (tmp_path / "stateport.toml").write_text(text)
-    with pytest.raises(ConfigError, match="stateport.toml"):
+    with pytest.raises(ConfigError, match=r"stateport\.toml"):
         resolve_url(None, environ={}, cwd=tmp_path)
 
 
