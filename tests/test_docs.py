@@ -1,0 +1,20 @@
+"""The README's code runs as written."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import textwrap
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_example_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "the README lost its example"
+    source = "async def example():\n" + textwrap.indent(blocks[0], "    ")
+    namespace: dict[str, object] = {}
+    exec(compile(source, str(README), "exec"), namespace)
+    asyncio.run(namespace["example"]())  # type: ignore[operator]
+    assert Path("state.db").is_file()  # the example's store, in the test's cwd
