@@ -25,7 +25,7 @@ def resolve_url(
     cwd: str | os.PathLike[str] | None = None,
 ) -> tuple[str, str]:
     """Return ``(url, where it came from)`` by the precedence in the module doc."""
-    if explicit:
+    if explicit is not None:  # an empty string is a bad URL, not "use the default"
         return explicit, "--url"
     env = os.environ if environ is None else environ
     if env.get(ENV_VAR):

@@ -1,4 +1,4 @@
-"""The generic item API of the deliberation-tool source: ``get / put / delete / query``.
+"""The generic item API: ``get / put / delete / query`` by key and sort-key prefix.
 
 Items are plain dicts carrying their key as ``"pk"`` and ``"sk"`` beside their
 attributes. This is a thin layer on the table port; use ``sp.table`` for

@@ -242,7 +242,13 @@ class MemoryEngine(Engine):
         return SchemaStatus(0, 0, ())
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": "memory", "location": "this process", "portable": self._portable}
+        root = getattr(self.blobs, "root", None)
+        return {
+            "engine": "memory",
+            "location": "this process",
+            "portable": self._portable,
+            "blobs": str(root) if root is not None else "memory",
+        }
 
 
 async def open_memory(url: StoreURL) -> MemoryEngine:

@@ -129,7 +129,9 @@ class SqliteEngine(Engine):
             "engine": f"sqlite {sqlite3.sqlite_version}",
             "location": self.path,
             **self._settings,
-            "blobs": str(where) if where is not None else type(blobs).__name__,
+            "blobs": str(where)
+            if where is not None
+            else ("in the database" if isinstance(blobs, SqliteBlobPort) else "memory"),
         }
 
     async def aclose(self) -> None:

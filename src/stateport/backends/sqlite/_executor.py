@@ -135,6 +135,7 @@ class Executor:
         self._memory = memory
         self.inline_writes = synchronous.upper() != "FULL"
         self._inline_commits = 0
+        self._checkpointing = False  # writes queue behind a pending checkpoint
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -152,7 +153,8 @@ class Executor:
         """
         if self._closed:
             raise Unavailable(f"{self._where}: the store is closed")
-        if inline and (self.inline_writes or not write) and self._inline_lock.acquire(False):
+        inline = inline and (not write or (self.inline_writes and not self._checkpointing))
+        if inline and self._inline_lock.acquire(False):
             try:
                 result = self._attempt(work, write, single)
             except _Busy:
@@ -176,9 +178,17 @@ class Executor:
     def _count_commit(self) -> None:
         self._inline_commits += 1
         if self._inline_commits % _CHECKPOINT_EVERY == 0:
-            # the inline connection never checkpoints (that would fsync on the
-            # caller's thread): let the worker do it in the background
-            self._enqueue(None, None, _checkpoint, True, True)
+            # The inline connection never checkpoints (that would fsync on the
+            # caller's thread): the worker does, and until it is done writes queue
+            # behind it, so the log is reused from the top and stays bounded.
+            self._checkpointing = True
+            self._enqueue(None, None, self._checkpoint, True, True)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            self._checkpointing = False
 
     def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -207,6 +217,7 @@ class Executor:
         while True:
             job = self._jobs.get()
             if job is None:
+                self._refuse_remaining()
                 return
             loop, fut, work, write, single = job
             try:
@@ -220,6 +231,16 @@ class Executor:
                 _deliver(loop, fut, result, None)
 
     # ---- closing ---------------------------------------------------------
+
+    def _refuse_remaining(self) -> None:
+        """Fail work that raced the close past the closed check: never leave it hanging."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _deliver(job[0], job[1], None, Unavailable(f"{self._where}: the store is closed"))
 
     def close_now(self) -> None:
         """Close the connections of an executor that never started its worker."""
@@ -239,14 +260,6 @@ class Executor:
         if not self._memory:
             with self._worker_lock:
                 self._worker_conn.close()
-
-
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    # RESTART, not PASSIVE: a passive checkpoint races the inline writer and never
-    # finds the log fully copied, so the log would never be reused and grow without
-    # bound. RESTART holds writers off (inline writes fall back to this thread,
-    # queued behind it) until the next writer can start the log from the top.
-    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 def _deliver(
