@@ -1,0 +1,131 @@
+"""What the commands share: the store URL, opening an engine, output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TextIO
+
+from ..backends import open_engine
+from ..config import resolve_url
+from ..ports.engine import Engine
+
+__all__ = [
+    "PROGRESS_INTERVAL",
+    "CommandError",
+    "Handler",
+    "Progress",
+    "engine_at",
+    "human_size",
+    "store_url",
+]
+
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+"""A command: takes the parsed arguments, returns the exit status."""
+
+PROGRESS_INTERVAL = 1.0
+"""Seconds between two progress lines on stderr."""
+
+
+class CommandError(Exception):
+    """A failure of the command itself (a file it cannot read, ...): ``error: <message>``."""
+
+
+def store_url(args: argparse.Namespace) -> tuple[str, str]:
+    """The store URL and where it came from (``--url``, the environment, a file, default)."""
+    explicit: str | None = getattr(args, "url", None)
+    if explicit is not None and not explicit.strip():
+        # an empty --url (say, from an unset shell variable) must not fall back to the default
+        raise CommandError("--url is empty: give a store URL, e.g. sqlite:///./state.db")
+    return resolve_url(explicit)
+
+
+@asynccontextmanager
+async def engine_at(url: str) -> AsyncIterator[Engine]:
+    """The engine at ``url``, opened without applying migrations, closed on exit."""
+    engine = await open_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.aclose()
+
+
+def human_size(n: int) -> str:
+    """``n`` bytes for people: ``512 B``, ``3.0 MiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+class Progress:
+    """Progress lines on stderr, at most one per :data:`PROGRESS_INTERVAL` seconds.
+
+    On a terminal the line is rewritten in place; otherwise each report is a
+    line of its own. Nothing is shown before the first interval has passed, so a
+    quick operation stays quiet. Safe to call from a worker thread.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        *,
+        fmt: Callable[[int], str] = human_size,
+        stream: TextIO | None = None,
+    ) -> None:
+        self._label = label
+        self._total = total
+        self._fmt = fmt
+        self._stream = stream if stream is not None else sys.stderr
+        try:
+            self._tty = self._stream.isatty()
+        except (AttributeError, ValueError):
+            self._tty = False
+        self._interval = PROGRESS_INTERVAL
+        self._last = time.monotonic()
+        self._pending_line = False
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        """Report ``done`` if the last report is old enough."""
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            return
+        self._last = now
+        self._emit(done)
+
+    def clear(self) -> None:
+        """Take a rewritten progress line off the terminal (before other output)."""
+        if self._pending_line:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._pending_line = False
+
+    def finish(self, done: int, *, force: bool = False) -> None:
+        """Show the final count if anything was shown (or ``force``), and end the line."""
+        if self.shown or force:
+            self._emit(done)
+        if self._pending_line:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._pending_line = False
+
+    def _emit(self, done: int) -> None:
+        text = f"{self._label}: {self._fmt(done)}"
+        if self._total:
+            text += f" of {self._fmt(self._total)} ({100 * done // self._total}%)"
+        if self._tty:
+            self._stream.write(f"\r{text}\x1b[K")
+            self._pending_line = True
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+        self.shown = True

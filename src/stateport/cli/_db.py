@@ -1,0 +1,170 @@
+"""``stateport db``: the schema and the engine behind a store URL."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..ports.engine import SchemaStatus
+from ..ports.table import TablePort
+from ._common import engine_at, store_url
+
+__all__ = ["register"]
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    db = commands.add_parser(
+        "db",
+        parents=[common],
+        help="schema migrations and facts about the store",
+        description=(
+            "Inspect and migrate the store a URL names: apply pending schema "
+            "migrations, show the schema version, describe the engine."
+        ),
+    )
+    sub = db.add_subparsers(title="commands", dest="db_command", required=True, metavar="COMMAND")
+
+    migrate = sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="apply pending schema migrations",
+        description=(
+            "Apply the pending schema migrations in order, each in its own "
+            "transaction, and print each one applied (or 'up to date')."
+        ),
+    )
+    migrate.add_argument(
+        "--stop-before",
+        type=_version_number,
+        metavar="N",
+        help="stop before migration N (apply only the versions below it)",
+    )
+    migrate.set_defaults(handler=_migrate)
+
+    version = sub.add_parser(
+        "version",
+        parents=[common],
+        help="show the schema version and the applied migrations",
+        description=(
+            "Show the schema version of the database against the latest this "
+            "stateport knows, and the applied migrations with their timestamps. "
+            "Applies nothing."
+        ),
+    )
+    version.set_defaults(handler=_version)
+
+    info = sub.add_parser(
+        "info",
+        parents=[common],
+        help="describe the store: URL, engine, schema, table capabilities",
+        description=(
+            "Describe the store: its URL and where the URL came from, the engine "
+            "and its settings, the schema version, and the capabilities and "
+            "limits of the table. Applies nothing."
+        ),
+    )
+    info.set_defaults(handler=_info)
+
+
+def _version_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a migration version >= 1, got {text!r}")
+    return value
+
+
+def _status_line(status: SchemaStatus) -> str:
+    line = f"schema version {status.current} of {status.latest}"
+    if status.pending:
+        return f"{line} ({status.pending} pending: run  stateport db migrate)"
+    return f"{line} (up to date)"
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    stop_before: int | None = args.stop_before
+    async with engine_at(url) as engine:
+        applied = await engine.migrate(stop_before=stop_before)
+        status = await engine.schema_version()
+    for m in applied:
+        print(f"applied migration {m.version}: {m.name}  ({m.applied_at})")
+    if applied:
+        print(_status_line(status))
+    elif not status.pending:
+        print(f"up to date (schema version {status.current})")
+    else:
+        print(
+            f"nothing to apply before version {stop_before}: "
+            f"schema version {status.current} of {status.latest}"
+        )
+    return 0
+
+
+async def _version(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    async with engine_at(url) as engine:
+        status = await engine.schema_version()
+    print(_status_line(status))
+    if not status.applied:
+        print("no migrations applied")
+    for m in status.applied:
+        print(f"  {m.version:>3}  {m.name:<16}  {m.applied_at}")
+    return 0
+
+
+def _limit(value: int | None) -> str:
+    return "no limit" if value is None else str(value)
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _table_facts(table: TablePort) -> list[tuple[str, str]]:
+    caps = table.capabilities
+    limits = caps.limits
+    portable = "yes (DynamoDB's limits enforced)" if caps.portable else "no"
+    return [
+        ("portable", portable),
+        ("max item bytes", _limit(limits.max_item_bytes)),
+        ("max transaction ops", _limit(limits.max_transaction_ops)),
+        ("max transaction bytes", _limit(limits.max_transaction_bytes)),
+        ("max pk bytes", _limit(limits.max_pk_bytes)),
+        ("max sk bytes", _limit(limits.max_sk_bytes)),
+        ("indexes", ", ".join(f"{ix.name} ({ix.pk_attr}, {ix.sk_attr})" for ix in table.indexes)),
+        ("search", _yes_no(caps.search)),
+        ("change feed", _yes_no(caps.change_feed)),
+    ]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return _yes_no(value)
+    return str(value)
+
+
+def _print_pairs(pairs: list[tuple[str, str]], indent: str = "") -> None:
+    width = max(len(k) for k, _ in pairs) + 1
+    for key, value in pairs:
+        print(f"{indent}{key + ':':<{width}} {value}")
+
+
+async def _info(args: argparse.Namespace) -> int:
+    url, source = store_url(args)
+    async with engine_at(url) as engine:
+        facts = engine.describe()
+        status = await engine.schema_version()
+        table = _table_facts(engine.table)
+    store = [("url", url), ("from", source)]
+    store += [(k.replace("_", " "), _show(v)) for k, v in facts.items() if k != "url"]
+    store.append(("schema", _status_line(status).removeprefix("schema ")))
+    _print_pairs(store)
+    print("table:")
+    _print_pairs(table, indent="  ")
+    return 0

@@ -1,0 +1,215 @@
+"""A guided tour of a store: ``stateport demo``.
+
+:func:`run_demo` runs :data:`STEPS` in order against an opened store and prints
+what each does. A step is a small ``async`` function taking the :class:`DemoRun`;
+register more with :func:`step` (they run in the order they are defined).
+
+Everything a run writes lives under keys that carry its run id, so the demo
+can be run again and again on the same store; the blob it stores has fixed
+content, so a second run shows deduplication.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .digest import ContentDigest
+from .errors import Conflict
+from .ports.table import KeyRange, NotExists, Put
+from .store import Stateport
+
+__all__ = ["STEPS", "DemoRun", "Step", "new_run_id", "run_demo", "step"]
+
+
+@dataclass
+class DemoRun:
+    """What a step works with: the store, the output, and this run's keys."""
+
+    sp: Stateport
+    out: TextIO
+    run_id: str
+
+    @property
+    def pk(self) -> str:
+        """The partition holding this run's items."""
+        return f"demo#{self.run_id}"
+
+    def say(self, line: str = "") -> None:
+        """Print one line of the current step."""
+        print(f"      {line}" if line else "", file=self.out)
+
+
+StepFunction = Callable[[DemoRun], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the demo: a title and the function that does it."""
+
+    title: str
+    run: StepFunction
+
+
+STEPS: list[Step] = []
+"""The steps of the demo, in order."""
+
+
+def step(title: str) -> Callable[[StepFunction], StepFunction]:
+    """Decorator: append the function to :data:`STEPS` under ``title``."""
+
+    def register(fn: StepFunction) -> StepFunction:
+        STEPS.append(Step(title, fn))
+        return fn
+
+    return register
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time and does not repeat: ``20240601-120000-1a2b3c``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def _attrs(item: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in item.items() if k not in ("pk", "sk")}, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@step("Put items with sp.items.put")
+async def put_items(run: DemoRun) -> None:
+    items = [
+        {"pk": run.pk, "sk": "profile", "name": "Ada", "plan": "free"},
+        {"pk": run.pk, "sk": "note#001", "text": "Buy tea"},
+        {"pk": run.pk, "sk": "note#002", "text": "Call Grace"},
+        {"pk": run.pk, "sk": "note#003", "text": "Water the plants"},
+    ]
+    for item in items:
+        await run.sp.items.put(item)
+        run.say(f"put ({item['pk']}, {item['sk']})  {_attrs(item)}")
+
+
+@step("Query items back by sort-key prefix")
+async def query_by_prefix(run: DemoRun) -> None:
+    found = await run.sp.items.query(run.pk, "note#")
+    run.say(f"items.query({run.pk!r}, 'note#') -> {len(found)} items, in sort-key order:")
+    for item in found:
+        run.say(f"  {item['sk']}  {item['text']}")
+
+
+@step("Transaction with NotExists conditions (succeeds)")
+async def transact_ok(run: DemoRun) -> None:
+    ops = [
+        Put(run.pk, "order#1", {"status": "placed", "total": 42}, condition=NotExists()),
+        Put(run.pk, "order#1#line#1", {"sku": "tea", "qty": 2}, condition=NotExists()),
+    ]
+    await run.sp.table.transact(ops)
+    run.say("transact: put order#1 and order#1#line#1, each only if it does not exist yet")
+    order = await run.sp.table.get(run.pk, "order#1")
+    version = "?" if order is None else order.version
+    run.say(f"committed both: order#1 is stored at version {version}")
+
+
+@step("Transaction that fails with Conflict (applies nothing)")
+async def transact_conflict(run: DemoRun) -> None:
+    ops = [
+        Put(run.pk, "order#2", {"status": "placed", "total": 7}, condition=NotExists()),
+        Put(run.pk, "order#1", {"status": "replaced"}, condition=NotExists()),
+    ]
+    run.say("transact: put order#2 (new) and order#1 (exists), each only if absent")
+    try:
+        await run.sp.table.transact(ops)
+    except Conflict as e:
+        run.say(f"Conflict: {e}")
+        run.say(f"  op_index={e.op_index}  key={e.key}  condition={e.condition!r}")
+    else:
+        raise RuntimeError("the transaction should have failed with Conflict")
+    order2 = await run.sp.items.get(run.pk, "order#2")
+    order1 = await run.sp.items.get(run.pk, "order#1")
+    status = None if order1 is None else order1.get("status")
+    if order2 is not None or status != "placed":
+        raise RuntimeError("part of the failed transaction was applied")
+    run.say(f"nothing was applied: order#2 does not exist, order#1 is still {status!r}")
+
+
+@step("Paged query with a cursor")
+async def paged_query(run: DemoRun) -> None:
+    pk = f"{run.pk}#events"
+    await run.sp.table.transact([Put(pk, f"event#{i:03d}", {"n": i}) for i in range(1, 8)])
+    run.say(f"put 7 items event#001..event#007 in partition {pk}")
+    cursor: str | None = None
+    number = 0
+    while True:
+        page = await run.sp.table.query(pk, KeyRange.prefix("event#"), limit=3, cursor=cursor)
+        number += 1
+        keys = ", ".join(item.sk for item in page)
+        more = f"next cursor ...{page.cursor[-12:]}" if page.cursor else "no cursor: last page"
+        run.say(f"page {number} (limit 3): {keys}  [{more}]")
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+
+
+@step("Query a secondary index (gsi1)")
+async def index_query(run: DemoRun) -> None:
+    assignee = f"assignee#ada#{run.run_id}"
+    tasks = [
+        ("task#1", "2024-07-01", "Write the report"),
+        ("task#2", "2024-06-15", "Review the design"),
+        ("task#3", "2024-06-20", "Plan the release"),
+    ]
+    for sk, due, title in tasks:
+        attrs = {"title": title, "gsi1pk": assignee, "gsi1sk": f"due#{due}"}
+        await run.sp.table.put(run.pk, sk, attrs)
+        run.say(f"put ({run.pk}, {sk})  gsi1pk={assignee!r} gsi1sk='due#{due}'")
+    page = await run.sp.table.query(assignee, KeyRange.prefix("due#"), index="gsi1")
+    run.say(f"query index gsi1 for {assignee!r} -> {len(page)} tasks, by due date:")
+    for item in page:
+        run.say(f"  {item.attrs['gsi1sk']}  {item.sk}  {item.attrs['title']}")
+
+
+@step("Store and read back a blob")
+async def blob_round_trip(run: DemoRun) -> None:
+    data = b"stateport keeps large values as content-addressed blobs.\n" * 100
+    already = await run.sp.blobs.contains(ContentDigest.from_bytes(data))
+    digest = await run.sp.blobs.put(data)
+    how = "already stored: deduplicated" if already else "new"
+    run.say(f"blobs.put({len(data)} bytes) -> {digest.short()} ({how})")
+    back = await run.sp.blobs.get(digest)
+    if back != data:
+        raise RuntimeError("the blob read back differs from the one stored")
+    run.say(f"blobs.get({digest.short()}) -> {len(back)} bytes, verified against the digest")
+    await run.sp.items.put({"pk": run.pk, "sk": "attachment#1", "blob": digest.as_str()})
+    run.say(f"put ({run.pk}, attachment#1) referring to the blob by its digest")
+
+
+@step("Schema version")
+async def schema_version(run: DemoRun) -> None:
+    status = await run.sp.schema_version()
+    applied = ", ".join(f"{m.version} {m.name}" for m in status.applied) or "none"
+    run.say(f"schema version {status.current} of {status.latest} (applied: {applied})")
+
+
+# --------------------------------------------------------------------------- running
+
+
+async def run_demo(
+    sp: Stateport,
+    out: TextIO,
+    *,
+    run_id: str | None = None,
+    steps: Sequence[Step] | None = None,
+) -> None:
+    """Run the demo ``steps`` (default :data:`STEPS`) on ``sp``, printing to ``out``."""
+    run = DemoRun(sp, out, run_id or new_run_id())
+    chosen = list(STEPS if steps is None else steps)
+    print(f"demo run {run.run_id} on {sp.url}", file=out)
+    for number, item in enumerate(chosen, 1):
+        print(f"\n[{number}/{len(chosen)}] {item.title}", file=out)
+        await item.run(run)
+    print(f"\ndone: {len(chosen)} steps; this run's items are in partition {run.pk}", file=out)
