@@ -30,13 +30,35 @@ PORTABLE_INT_LIMIT = 10**38
 _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
+# The C encoder, built once: JSONEncoder.encode() rebuilds it on every call,
+# which costs more than encoding a small item. Values reaching it have passed
+# check_json (no cycles, nothing exotic), so its circular-reference check is off.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_fast_encode = (
+    _c_make_encoder(
+        None,  # markers: no cycle check
+        _encoder.default,
+        json.encoder.encode_basestring,
+        None,  # indent
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+    if _c_make_encoder is not None
+    else None
+)
 _decoder = json.JSONDecoder()
+
+MAX_DEPTH = 32
+"""How deeply lists and dicts may nest (DynamoDB's limit; it also stops cycles)."""
 
 
 def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
     """Raise ValidationError unless ``value`` is a JSON value (see module doc)."""
-    # paths are only spelled out on error: (value, parent entry, key) chains
-    stack: list[tuple[Any, Any, Any]] = [(value, None, where)]
+    # paths are only spelled out on error: (value, parent entry, key, depth) chains
+    stack: list[tuple[Any, Any, Any, int]] = [(value, None, where, 0)]
     while stack:
         entry = stack.pop()
         v = entry[0]
@@ -54,8 +76,14 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
             if not math.isfinite(v):
                 raise ValidationError(f"{_path(entry)}: {v!r} is not a JSON number")
             continue
+        if t is list or t is dict:
+            depth = entry[3] + 1
+            if depth > MAX_DEPTH:
+                raise ValidationError(
+                    f"{_path(entry)}: nested more than {MAX_DEPTH} levels deep (or contains itself)"
+                )
         if t is list:
-            stack.extend((item, entry, i) for i, item in enumerate(v))
+            stack.extend((item, entry, i, depth) for i, item in enumerate(v))
             continue
         if t is dict:
             for k, item in v.items():
@@ -64,7 +92,7 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
                         f"{_path(entry)}: key {k!r} is a {type(k).__name__}; "
                         "JSON object keys must be str"
                     )
-                stack.append((item, entry, k))
+                stack.append((item, entry, k, depth))
             continue
         raise ValidationError(
             f"{_path(entry)}: {t.__name__} is not a JSON value "
@@ -72,23 +100,25 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
         )
 
 
-def _path(entry: tuple[Any, Any, Any]) -> str:
+def _path(entry: tuple[Any, Any, Any, int]) -> str:
     parts: list[str] = []
     while entry is not None:
-        _, parent, key = entry
+        _, parent, key, _ = entry
         parts.append(f"[{key}]" if type(key) is int else (f".{key}" if parent else str(key)))
         entry = parent
     return "".join(reversed(parts))
 
 
 def encode(value: Any) -> str:
-    """Canonical JSON text of an already-checked value."""
-    return _encoder.encode(value)
+    """Canonical JSON text of a value that passed :func:`check_json`."""
+    if _fast_encode is None or type(value) is not dict:
+        return _encoder.encode(value)
+    return "".join(_fast_encode(value, 0))
 
 
 def encode_bytes(value: Any) -> bytes:
     """Canonical UTF-8 bytes; ValidationError for strings with lone surrogates."""
-    text = _encoder.encode(value)
+    text = encode(value)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as e:

@@ -263,7 +263,7 @@ class Check:
 Op = Put | Update | Delete | Check
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per operation on the hot path
 class WriteOp:
     """A validated operation, as handed to a backend's ``_write``.
 
@@ -626,10 +626,13 @@ class TablePort(ABC):
                 raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
             if not value:
                 raise ValidationError(f"{name} must not be empty")
-            try:
-                size = len(value.encode("utf-8"))
-            except UnicodeEncodeError as e:
-                raise ValidationError(f"{name} is not valid Unicode: {e}") from e
+            if value.isascii():
+                size = len(value)
+            else:
+                try:
+                    size = len(value.encode("utf-8"))
+                except UnicodeEncodeError as e:
+                    raise ValidationError(f"{name} is not valid Unicode: {e}") from e
             if cap is not None and size > cap:
                 raise ValidationError(
                     f"{name} is {size} bytes; the limit is {cap}{self._limit_origin()}"
@@ -710,21 +713,22 @@ class TablePort(ABC):
 
     def _put_op(self, pk: str, sk: str, attrs: Any, condition: Any, i: int) -> WriteOp:
         self._check_key(pk, sk)
-        if not isinstance(attrs, Mapping):
+        if type(attrs) is not dict and not isinstance(attrs, Mapping):
             raise ValidationError(
                 f"operation {i}: attributes must be a dict, got {type(attrs).__name__}"
             )
         copy = dict(attrs)
         data, index_keys = self.encode_attrs(pk, sk, copy)
-        return WriteOp("put", pk, sk, self._conditions(condition, i), copy, data, index_keys)
+        conds = () if condition is None else self._conditions(condition, i)
+        return WriteOp("put", pk, sk, conds, copy, data, index_keys)
 
     def _prepare(self, op: Any, i: int) -> WriteOp:
-        if not isinstance(op, (Put, Update, Delete, Check)):
+        if isinstance(op, Put):
+            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
+        if not isinstance(op, (Update, Delete, Check)):
             raise ValidationError(
                 f"operation {i}: {op!r} is not an operation (Put, Update, Delete, Check)"
             )
-        if isinstance(op, Put):
-            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
         self._check_key(op.pk, op.sk)
         conds = self._conditions(op.condition, i)
         if isinstance(op, Update):

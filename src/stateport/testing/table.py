@@ -514,6 +514,14 @@ class TablePortConformance:
                     await t.transact([Put("p", "ok", {"v": 1}), Put("p", "s", bad)])
             with pytest.raises(ValidationError):
                 await t.put("p", "s", ["not", "a", "dict"])  # type: ignore[arg-type]
+            cyclic: list[Any] = []
+            cyclic.append(cyclic)
+            deep: Any = "leaf"
+            for _ in range(40):
+                deep = [deep]
+            for bad_value in (cyclic, deep):
+                with pytest.raises(ValidationError, match="levels deep"):
+                    await t.put("p", "s", {"v": bad_value})
             assert (await t.query("p")).items == []
 
     @async_test

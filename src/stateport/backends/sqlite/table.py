@@ -49,6 +49,7 @@ class SqliteTablePort(TablePort):
             f"INSERT INTO sp_items ({names}) VALUES ({marks}) ON CONFLICT (pk, sk) DO UPDATE "
             f"SET version = sp_items.version + 1, {refresh} RETURNING version"
         )
+        self._sql_bump_many = self._sql_bump.removesuffix(" RETURNING version")
         self._sql_store = (
             f"INSERT INTO sp_items ({names}) VALUES ({marks}) ON CONFLICT (pk, sk) DO UPDATE "
             f"SET version = excluded.version, {refresh}"
@@ -79,19 +80,21 @@ class SqliteTablePort(TablePort):
         return await self._x.run(work, write=False, single=len(keys) == 1)
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
-        load, columns, bump, store = self._load, self._columns, self._sql_bump, self._sql_store
+        load, columns, store = self._load, self._columns, self._sql_store
+        bump, bump_many = self._sql_bump, self._sql_bump_many
 
         def work(conn: sqlite3.Connection) -> list[Item | None]:
             results: list[Item | None] = []
+            blind: list[tuple[Any, ...]] = []  # unconditional puts: no read needed
             for i, op in enumerate(ops):
                 if op.kind == "put" and not op.conditions:
-                    # the common case needs no read: the engine bumps the version
-                    row = conn.execute(
-                        bump, (op.pk, op.sk, 1, op.data, *columns(op.index_keys))
-                    ).fetchone()
-                    if returning:
-                        assert op.attrs is not None
-                        results.append(Item(op.pk, op.sk, op.attrs, row[0]))
+                    params = (op.pk, op.sk, 1, op.data, *columns(op.index_keys))
+                    if not returning:
+                        blind.append(params)  # keys are distinct: order does not matter
+                        continue
+                    version = conn.execute(bump, params).fetchone()[0]
+                    assert op.attrs is not None
+                    results.append(Item(op.pk, op.sk, op.attrs, version))
                     continue
                 out = resolve(self, i, op, load(conn, op.pk, op.sk))
                 if out.write:
@@ -104,6 +107,8 @@ class SqliteTablePort(TablePort):
                         )
                 if returning:
                     results.append(out.item)
+            if blind:
+                conn.executemany(bump_many, blind)
             return results
 
         single = len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions
