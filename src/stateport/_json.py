@@ -78,7 +78,7 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
             continue
         if t is list or t is dict:
             depth = entry[3] + 1
-            if depth > MAX_DEPTH:
+            if depth > MAX_DEPTH + 1:  # the outermost container is the item, not a level
                 raise ValidationError(
                     f"{_path(entry)}: nested more than {MAX_DEPTH} levels deep (or contains itself)"
                 )
