@@ -285,3 +285,26 @@ def test_closed_store_refuses_calls(tmp_path: Path) -> None:
             await sp.table.get("p", "s")
 
     asyncio.run(main())
+
+
+def test_abandoned_uploads_are_invisible_and_swept(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from stateport.backends.sqlite.blob import SqliteBlobPort
+
+    path = tmp_path / "s.db"
+
+    async def main() -> None:
+        async with stateport.open(url_of(path)) as sp:
+            blobs = sp.blobs
+            assert isinstance(blobs, SqliteBlobPort)
+            upload = await blobs._begin()  # as a crash mid-upload would leave it
+            await upload.write(b"x" * (2 * 1024 * 1024))
+            assert [d async for d in blobs] == []
+            assert await blobs.sweep() == 0  # too young to be abandoned
+            assert await blobs.sweep(older_than=timedelta(0)) == 1
+
+    asyncio.run(main())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM sp_blob_chunks").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM sp_blobs").fetchone()[0] == 0

@@ -10,6 +10,7 @@ typed loosely (``Any``): see the async classes for signatures.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -71,6 +72,7 @@ def bridge(value: Any, portal: _Portal) -> Any:
     return value
 
 
+@functools.cache
 def _has_async_api(cls: type) -> bool:
     return any(
         inspect.iscoroutinefunction(getattr(cls, name, None))

@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 RESERVED_ATTRS: Final = frozenset({"pk", "sk"})
+_ASCII_FAST: Final = 1024  # ASCII keys this short are within every engine's key limit
 
 
 # --------------------------------------------------------------------------- schema
@@ -617,26 +618,33 @@ class TablePort(ABC):
         return " (DynamoDB's, enforced in portable mode)" if self.capabilities.portable else ""
 
     def _check_key(self, pk: Any, sk: Any) -> None:
-        limits = self.capabilities.limits
-        for name, value, cap in (
-            ("pk", pk, limits.max_pk_bytes),
-            ("sk", sk, limits.max_sk_bytes),
+        # the common case (short ASCII strings) costs four checks
+        if (
+            type(pk) is str
+            and type(sk) is str
+            and 0 < len(pk) <= _ASCII_FAST
+            and 0 < len(sk) <= _ASCII_FAST
+            and pk.isascii()
+            and sk.isascii()
         ):
-            if type(value) is not str:
-                raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
-            if not value:
-                raise ValidationError(f"{name} must not be empty")
-            if value.isascii():
-                size = len(value)
-            else:
-                try:
-                    size = len(value.encode("utf-8"))
-                except UnicodeEncodeError as e:
-                    raise ValidationError(f"{name} is not valid Unicode: {e}") from e
-            if cap is not None and size > cap:
-                raise ValidationError(
-                    f"{name} is {size} bytes; the limit is {cap}{self._limit_origin()}"
-                )
+            return
+        limits = self.capabilities.limits
+        self._check_key_part("pk", pk, limits.max_pk_bytes)
+        self._check_key_part("sk", sk, limits.max_sk_bytes)
+
+    def _check_key_part(self, name: str, value: Any, cap: int | None) -> None:
+        if type(value) is not str:
+            raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
+        if not value:
+            raise ValidationError(f"{name} must not be empty")
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as e:
+            raise ValidationError(f"{name} is not valid Unicode: {e}") from e
+        if cap is not None and size > cap:
+            raise ValidationError(
+                f"{name} is {size} bytes; the limit is {cap}{self._limit_origin()}"
+            )
 
     def _check_attr_name(self, name: Any) -> None:
         if type(name) is not str or not name:
