@@ -10,7 +10,6 @@ typed loosely (``Any``): see the async classes for signatures.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -72,8 +71,17 @@ def bridge(value: Any, portal: _Portal) -> Any:
     return value
 
 
-@functools.cache
+_ASYNC_API: dict[type, bool] = {}
+
+
 def _has_async_api(cls: type) -> bool:
+    found = _ASYNC_API.get(cls)
+    if found is None:
+        found = _ASYNC_API[cls] = _scan_async_api(cls)
+    return found
+
+
+def _scan_async_api(cls: type) -> bool:
     return any(
         inspect.iscoroutinefunction(getattr(cls, name, None))
         or inspect.isasyncgenfunction(getattr(cls, name, None))
