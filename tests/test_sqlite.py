@@ -131,22 +131,35 @@ async def _touch(url: str) -> None:
         pass
 
 
-def test_many_inline_writes_keep_the_wal_bounded(tmp_path: Path) -> None:
+def _wal_size(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.mark.parametrize(("transactions", "per_txn", "pad"), [(6000, 1, 200), (60, 100, 3000)])
+def test_inline_writes_keep_the_wal_bounded(
+    tmp_path: Path, transactions: int, per_txn: int, pad: int
+) -> None:
+    """Without checkpoints either workload leaves a log of 20 MB or more."""
+    from stateport import Put
+
     path = tmp_path / "s.db"
+    largest = 0
 
     async def main() -> None:
+        nonlocal largest
         async with stateport.open(url_of(path)) as sp:
-            for i in range(6000):
-                await sp.table.put("p", f"{i:05d}", {"pad": "x" * 200})
-            await asyncio.sleep(0.2)  # let a background checkpoint finish
-            page = await sp.table.query("p", KeyRange.prefix("0"), limit=3)
-            assert [i.sk for i in page] == ["00000", "00001", "00002"]
-            # without checkpoints 6000 commits leave a WAL of over 20 MB (a page
-            # each); checkpointed every 1000 commits it is reused from the start
-            wal = path.with_name(path.name + "-wal")
-            assert wal.stat().st_size < 16 * 1024 * 1024
+            for t in range(transactions):
+                ops = [
+                    Put(f"p{i % 7}", f"{t:05d}-{i:03d}", {"pad": "x" * pad}) for i in range(per_txn)
+                ]
+                await sp.table.transact(ops)
+                largest = max(largest, _wal_size(path))
+            stored = [i.sk async for i in sp.table.query_all("p0")]
+            assert len(stored) == transactions * len(range(0, per_txn, 7))
 
     asyncio.run(main())
+    assert largest < 12 * 1024 * 1024, largest
 
 
 # ---------------------------------------------------------------- migrations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -40,7 +41,9 @@ T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-_CHECKPOINT_EVERY = 1000  # inline write commits between background checkpoints
+_WAL_LIMIT = 4 * 1024 * 1024  # checkpoint once the log holds this much (SQLite's default)
+_WAL_LOOK_EVERY = 256 * 1024  # estimated bytes written between two looks at the log size
+_PAGE = 4096
 
 
 class _Busy(Exception):
@@ -134,7 +137,9 @@ class Executor:
             self._worker_lock = threading.Lock()
         self._memory = memory
         self.inline_writes = synchronous.upper() != "FULL"
-        self._inline_commits = 0
+        self._wal_path = None if memory else path + "-wal"
+        self._written = 0  # estimated bytes committed inline since the last look
+        self._wal_floor = 0  # log size no checkpoint could get below (readers held it)
         self._checkpointing = False  # writes queue behind a pending checkpoint
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -144,12 +149,19 @@ class Executor:
     # ---- running ---------------------------------------------------------
 
     async def run(
-        self, work: Work[T], *, write: bool, inline: bool = True, single: bool = False
+        self,
+        work: Work[T],
+        *,
+        write: bool,
+        inline: bool = True,
+        single: bool = False,
+        size: int = 0,
     ) -> T:
         """Run ``work`` in one transaction and return its result.
 
         ``single`` says ``work`` executes exactly one statement (and fetches all
         its rows), which SQLite then runs as its own transaction: no BEGIN/COMMIT.
+        ``size`` estimates the bytes a write stores (it paces checkpoints).
         """
         if self._closed:
             raise Unavailable(f"{self._where}: the store is closed")
@@ -160,8 +172,8 @@ class Executor:
             except _Busy:
                 pass
             else:
-                if write and not self._memory:
-                    self._count_commit()
+                if write and self._wal_path is not None:
+                    self._count_commit(size)
                 return result
             finally:
                 self._inline_lock.release()
@@ -175,18 +187,34 @@ class Executor:
                 raise _Busy from e
             raise translate(e, self._where) from e
 
-    def _count_commit(self) -> None:
-        self._inline_commits += 1
-        if self._inline_commits % _CHECKPOINT_EVERY == 0:
-            # The inline connection never checkpoints (that would fsync on the
-            # caller's thread): the worker does, and until it is done writes queue
-            # behind it, so the log is reused from the top and stays bounded.
+    def _count_commit(self, size: int) -> None:
+        # The inline connection never checkpoints (that would fsync on the caller's
+        # thread). Every few hundred KiB written, look at the log; past the limit,
+        # the worker checkpoints, and until it is done writes queue behind it.
+        self._written += max(size, _PAGE)
+        if self._written < _WAL_LOOK_EVERY:
+            return
+        self._written = 0
+        assert self._wal_path is not None
+        try:
+            wal_size = os.stat(self._wal_path).st_size
+        except OSError:
+            return
+        if wal_size >= self._wal_floor + _WAL_LIMIT:
             self._checkpointing = True
             self._enqueue(None, None, self._checkpoint, True, True)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        # TRUNCATE copies the log into the database, waits (busy timeout) for
+        # readers to leave it, and empties the file, so its size measures its
+        # content. If readers hold it past the timeout, remember how big it stayed.
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy and self._wal_path is not None:
+                with contextlib.suppress(OSError):
+                    self._wal_floor = os.stat(self._wal_path).st_size
+            else:
+                self._wal_floor = 0
         finally:
             self._checkpointing = False
 

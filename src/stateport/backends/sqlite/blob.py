@@ -110,7 +110,7 @@ class SqliteBlobPort(BlobPort):
             ).fetchone()[0]
             _insert_chunks(conn, blob_id, 0, data)
 
-        await self._x.run(work, write=True, inline=len(data) <= _INLINE_MAX)
+        await self._x.run(work, write=True, inline=len(data) <= _INLINE_MAX, size=len(data))
 
     async def _begin(self) -> Upload:
         def work(conn: sqlite3.Connection) -> int:

@@ -20,6 +20,8 @@ from ...ports.table import (
 )
 from ._executor import Executor
 
+_PAGE = 4096  # each operation touches at least a page
+
 # SQLite's default SQLITE_MAX_LENGTH: the longest value a row can hold.
 SQLITE_LIMITS = Limits(1_000_000_000, None, None, None, None)
 
@@ -112,7 +114,8 @@ class SqliteTablePort(TablePort):
             return results
 
         single = len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions
-        return await self._x.run(work, write=True, single=single)
+        size = sum(_PAGE + len(op.data or "") for op in ops)
+        return await self._x.run(work, write=True, single=single, size=size)
 
     async def _query(self, query: Query) -> list[Item]:
         ix = query.index
