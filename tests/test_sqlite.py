@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import stateport
-from stateport import ConfigError, IntegrityError, KeyRange, Unavailable
+from stateport import ConfigError, IntegrityError, Unavailable
 from stateport.backends import open_engine
 from stateport.backends.sqlite.schema import MIGRATIONS
 

@@ -23,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ...errors import (
     ConfigError,
@@ -36,6 +35,7 @@ from ...errors import (
     StateportError,
     Unavailable,
 )
+from .._worker import Worker
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
@@ -141,10 +141,9 @@ class Executor:
         self._written = 0  # estimated bytes committed inline since the last look
         self._wal_floor = 0  # log size no checkpoint could get below (readers held it)
         self._checkpointing = False  # writes queue behind a pending checkpoint
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self._closed = False
+        self._worker = Worker(
+            "stateport-sqlite", closed=lambda: Unavailable(f"{where}: the store is closed")
+        )
 
     # ---- running ---------------------------------------------------------
 
@@ -163,7 +162,7 @@ class Executor:
         its rows), which SQLite then runs as its own transaction: no BEGIN/COMMIT.
         ``size`` estimates the bytes a write stores (it paces checkpoints).
         """
-        if self._closed:
+        if self._worker.closed:
             raise Unavailable(f"{self._where}: the store is closed")
         inline = inline and (not write or (self.inline_writes and not self._checkpointing))
         if inline and self._inline_lock.acquire(False):
@@ -202,7 +201,10 @@ class Executor:
             return
         if wal_size >= self._wal_floor + _WAL_LIMIT:
             self._checkpointing = True
-            self._enqueue(None, None, self._checkpoint, True, True)
+            try:
+                self._worker.fire(lambda: self._on_worker(self._checkpoint, True, True))
+            except Unavailable:  # closing: the last connection to close checkpoints
+                self._checkpointing = False
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         # TRUNCATE copies the log into the database, waits (busy timeout) for
@@ -219,93 +221,29 @@ class Executor:
             self._checkpointing = False
 
     def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._enqueue(loop, fut, work, write, single)
-        return fut
+        return self._worker.submit(lambda: self._on_worker(work, write, single))
 
-    def _enqueue(
-        self,
-        loop: asyncio.AbstractEventLoop | None,
-        fut: asyncio.Future[Any] | None,
-        work: Work[Any],
-        write: bool,
-        single: bool,
-    ) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._serve, name="stateport-sqlite", daemon=True
-                    )
-                    self._thread.start()
-        self._jobs.put((loop, fut, work, write, single))
-
-    def _serve(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                self._refuse_remaining()
-                return
-            loop, fut, work, write, single = job
+    def _on_worker(self, work: Work[T], write: bool, single: bool) -> T:
+        with self._worker_lock:
             try:
-                with self._worker_lock:
-                    result = _transaction(self._worker_conn, work, write, single)
+                return _transaction(self._worker_conn, work, write, single)
             except sqlite3.Error as e:
-                _deliver(loop, fut, None, translate(e, self._where))
-            except BaseException as e:
-                _deliver(loop, fut, None, e)
-            else:
-                _deliver(loop, fut, result, None)
+                raise translate(e, self._where) from e
 
     # ---- closing ---------------------------------------------------------
 
-    def _refuse_remaining(self) -> None:
-        """Fail work that raced the close past the closed check: never leave it hanging."""
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if job is not None:
-                _deliver(job[0], job[1], None, Unavailable(f"{self._where}: the store is closed"))
-
     def close_now(self) -> None:
         """Close the connections of an executor that never started its worker."""
-        self._closed = True
+        self._worker.closed = True
         self._inline_conn.close()
         self._worker_conn.close()
 
     async def aclose(self) -> None:
-        if self._closed:
+        if self._worker.closed:
             return
-        self._closed = True
-        if self._thread is not None:
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
+        await self._worker.aclose()
         with self._inline_lock:
             self._inline_conn.close()
         if not self._memory:
             with self._worker_lock:
                 self._worker_conn.close()
-
-
-def _deliver(
-    loop: asyncio.AbstractEventLoop | None,
-    fut: asyncio.Future[Any] | None,
-    result: Any,
-    error: BaseException | None,
-) -> None:
-    if loop is None or fut is None:
-        return
-
-    def settle() -> None:
-        if fut.done():
-            return
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result)
-
-    with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
-        loop.call_soon_threadsafe(settle)
