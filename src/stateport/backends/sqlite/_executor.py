@@ -21,8 +21,6 @@ Driver exceptions are translated here, at the boundary; nothing from
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -41,8 +39,7 @@ T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-_WAL_LIMIT = 4 * 1024 * 1024  # checkpoint once the log holds this much (SQLite's default)
-_WAL_LOOK_EVERY = 256 * 1024  # estimated bytes written between two looks at the log size
+_WAL_LIMIT = 4 * 1024 * 1024  # checkpoint after about this much log (SQLite's default)
 _PAGE = 4096
 
 
@@ -137,9 +134,7 @@ class Executor:
             self._worker_lock = threading.Lock()
         self._memory = memory
         self.inline_writes = synchronous.upper() != "FULL"
-        self._wal_path = None if memory else path + "-wal"
-        self._written = 0  # estimated bytes committed inline since the last look
-        self._wal_floor = 0  # log size no checkpoint could get below (readers held it)
+        self._written = 0  # estimated bytes of log written inline since the last checkpoint
         self._checkpointing = False  # writes queue behind a pending checkpoint
         self._worker = Worker(
             "stateport-sqlite", closed=lambda: Unavailable(f"{where}: the store is closed")
@@ -171,7 +166,7 @@ class Executor:
             except _Busy:
                 pass
             else:
-                if write and self._wal_path is not None:
+                if write and not self._memory:
                     self._count_commit(size)
                 return result
             finally:
@@ -188,35 +183,22 @@ class Executor:
 
     def _count_commit(self, size: int) -> None:
         # The inline connection never checkpoints (that would fsync on the caller's
-        # thread). Every few hundred KiB written, look at the log; past the limit,
-        # the worker checkpoints, and until it is done writes queue behind it.
+        # thread). After about _WAL_LIMIT of log the worker does, and until it is
+        # done writes queue behind it, so the checkpoint copies the whole log and
+        # the next write starts it again from the top: the log stays bounded.
         self._written += max(size, _PAGE)
-        if self._written < _WAL_LOOK_EVERY:
+        if self._written < _WAL_LIMIT:
             return
         self._written = 0
-        assert self._wal_path is not None
+        self._checkpointing = True
         try:
-            wal_size = os.stat(self._wal_path).st_size
-        except OSError:
-            return
-        if wal_size >= self._wal_floor + _WAL_LIMIT:
-            self._checkpointing = True
-            try:
-                self._worker.fire(lambda: self._on_worker(self._checkpoint, True, True))
-            except Unavailable:  # closing: the last connection to close checkpoints
-                self._checkpointing = False
+            self._worker.fire(lambda: self._on_worker(self._checkpoint, True, True))
+        except Unavailable:  # closing: the last connection to close checkpoints
+            self._checkpointing = False
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        # TRUNCATE copies the log into the database, waits (busy timeout) for
-        # readers to leave it, and empties the file, so its size measures its
-        # content. If readers hold it past the timeout, remember how big it stayed.
         try:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            if busy and self._wal_path is not None:
-                with contextlib.suppress(OSError):
-                    self._wal_floor = os.stat(self._wal_path).st_size
-            else:
-                self._wal_floor = 0
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             self._checkpointing = False
 
