@@ -18,3 +18,25 @@ def test_readme_python_example_runs() -> None:
     exec(compile(source, str(README), "exec"), namespace)
     asyncio.run(namespace["example"]())  # type: ignore[operator]
     assert Path("state.db").is_file()  # the example's store, in the test's cwd
+
+
+def test_readme_lists_every_cli_command() -> None:
+    import argparse
+
+    from stateport.cli import build_parser
+
+    text = README.read_text()
+    section = text[text.index("## Command line") :]
+
+    def commands(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        found: list[str] = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.append(f"{prefix}{name}")
+                    found.extend(commands(sub, f"{prefix}{name} "))
+        return found
+
+    for command in commands(build_parser(), ""):
+        leaf = command.split()[-1]
+        assert leaf in section, f"README does not mention `stateport {command}`"

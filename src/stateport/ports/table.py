@@ -418,7 +418,9 @@ class TablePort(ABC):
       queries on secondary indexes are eventually consistent);
     * input is validated first: :class:`ValidationError` means nothing was written;
     * engine failures surface as :class:`Unavailable` (retry later) or
-      :class:`EngineError`, never as a driver exception.
+      :class:`EngineError`, never as a driver exception;
+    * cancelling the task that awaits a write does not cancel the write: it may
+      still commit (as with any database driver); read it back to know.
 
     Backends implement :meth:`_read`, :meth:`_write`, :meth:`_query` and
     :meth:`aclose`, and pass :func:`resolve` every operation they write.
