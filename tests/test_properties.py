@@ -90,3 +90,73 @@ def test_queries_match_a_reference_model(
                 assert seen == expected, url
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------- differential
+
+conditions = st.sampled_from(
+    [
+        None,
+        None,
+        None,
+        stateport.Exists(),
+        stateport.NotExists(),
+        stateport.VersionEquals(1),
+        stateport.VersionEquals(2),
+        stateport.AttrEquals("v", 0),
+        stateport.AttrEquals("v", 1),
+    ]
+)
+small_keys = st.sampled_from(["a", "b"])
+operations = st.one_of(
+    st.builds(
+        stateport.Put,
+        small_keys,
+        small_keys,
+        st.fixed_dictionaries({"v": st.integers(0, 2)}),
+        conditions,
+    ),
+    st.builds(
+        stateport.Update,
+        small_keys,
+        small_keys,
+        st.fixed_dictionaries({"v": st.integers(0, 2)}),
+        st.just(()),
+        conditions,
+    ),
+    st.builds(stateport.Delete, small_keys, small_keys, conditions),
+)
+
+
+async def _apply(sp: stateport.Stateport, batches: list[list[Any]]) -> list[object]:
+    outcomes: list[object] = []
+    for ops in batches:
+        try:
+            if len(ops) == 1:
+                op = ops[0]
+                if isinstance(op, stateport.Put):
+                    got: object = await sp.table.put(op.pk, op.sk, op.attrs, condition=op.condition)
+                elif isinstance(op, stateport.Update):
+                    got = await sp.table.update(op.pk, op.sk, set=op.set, condition=op.condition)
+                else:
+                    got = await sp.table.delete(op.pk, op.sk, condition=op.condition)
+            else:
+                got = await sp.table.transact(ops)
+            outcomes.append(got)
+        except stateport.StateportError as e:
+            outcomes.append((type(e).__name__, getattr(e, "op_index", None), str(e)))
+    state = [(i.pk, i.sk, i.attrs, i.version) for pk in "ab" async for i in sp.table.query_all(pk)]
+    outcomes.append(state)
+    return outcomes
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(operations, min_size=1, max_size=3), max_size=12))
+def test_every_engine_gives_the_same_answers(batches: list[list[Any]]) -> None:
+    """The memory backend behaves exactly as SQLite: results, errors, final state."""
+
+    async def run(url: str) -> list[object]:
+        async with stateport.open(url) as sp:
+            return await _apply(sp, batches)
+
+    assert asyncio.run(run("memory://")) == asyncio.run(run("sqlite://:memory:"))
