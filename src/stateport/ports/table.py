@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
@@ -98,6 +98,21 @@ DYNAMODB_LIMITS: Final = Limits(
 UNLIMITED: Final = Limits(None, None, None, None, None)
 
 
+def _tightest(a: Limits, b: Limits) -> Limits:
+    """Each limit of ``a`` and ``b``, whichever is stricter."""
+
+    def pick(x: int | None, y: int | None) -> int | None:
+        return y if x is None else x if y is None else min(x, y)
+
+    return Limits(
+        pick(a.max_item_bytes, b.max_item_bytes),
+        pick(a.max_transaction_ops, b.max_transaction_ops),
+        pick(a.max_transaction_bytes, b.max_transaction_bytes),
+        pick(a.max_pk_bytes, b.max_pk_bytes),
+        pick(a.max_sk_bytes, b.max_sk_bytes),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a table engine offers. Conformance tests skip on what it lacks."""
@@ -140,7 +155,7 @@ class Page:
     items: list[Item]
     cursor: str | None
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
 
     def __len__(self) -> int:
@@ -435,7 +450,7 @@ class TablePort(ABC):
         search: bool = False,
         change_feed: bool = False,
     ) -> None:
-        effective = DYNAMODB_LIMITS if portable else limits
+        effective = _tightest(limits, DYNAMODB_LIMITS) if portable else limits
         self.capabilities = Capabilities(effective, portable, search, change_feed)
         self.indexes: tuple[IndexSpec, ...] = tuple(indexes)
         self._index_by_name = {ix.name: ix for ix in self.indexes}
@@ -478,14 +493,15 @@ class TablePort(ABC):
 
     async def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item | None]:
         """The items stored under ``keys`` (None where absent), in the same order."""
-        key_list = [tuple(k) for k in keys]
-        for k in key_list:
-            if len(k) != 2:
+        key_list: list[tuple[str, str]] = []
+        for k in keys:
+            if not isinstance(k, (tuple, list)) or len(k) != 2:
                 raise ValidationError(f"a key is a (pk, sk) pair, got {k!r}")
             self._check_key(k[0], k[1])
+            key_list.append((k[0], k[1]))
         if not key_list:
             return []
-        return await self._read(key_list)  # type: ignore[arg-type]
+        return await self._read(key_list)
 
     async def query(
         self,

@@ -140,6 +140,9 @@ class TablePortConformance:
             got = await t.batch_get([("q", "b"), ("p", "zz"), ("p", "a")])
             assert [g.attrs["v"] if g else None for g in got] == [2, None, 1]
             assert await t.batch_get([]) == []
+            for bad in (["pk"], [("p", "a", "x")], [("p",)], [5]):
+                with pytest.raises(ValidationError):
+                    await t.batch_get(bad)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ conditions
 
