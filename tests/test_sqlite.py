@@ -321,3 +321,79 @@ def test_abandoned_uploads_are_invisible_and_swept(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM sp_blob_chunks").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM sp_blobs").fetchone()[0] == 0
+
+
+# ---------------------------------------------------------------- several processes
+
+
+def _transfer_worker(url: str, seed: int, transfers: int) -> None:
+    import random
+
+    from stateport import Conflict, Update, VersionEquals
+
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        async with stateport.open(url) as sp:
+            done = 0
+            while done < transfers:
+                a, b = rng.sample(range(5), 2)
+                src, dst = await sp.table.batch_get([("bank", f"acct{a}"), ("bank", f"acct{b}")])
+                assert src is not None and dst is not None
+                amount = rng.randint(1, 5)
+                try:
+                    await sp.table.transact(
+                        [
+                            Update(
+                                "bank",
+                                src.sk,
+                                {"balance": src.attrs["balance"] - amount},
+                                condition=VersionEquals(src.version),
+                            ),
+                            Update(
+                                "bank",
+                                dst.sk,
+                                {"balance": dst.attrs["balance"] + amount},
+                                condition=VersionEquals(dst.version),
+                            ),
+                        ]
+                    )
+                except Conflict:
+                    continue
+                done += 1
+                await sp.blobs.put(f"receipt {seed} {done}".encode())
+
+    asyncio.run(main())
+
+
+def test_transfers_from_several_processes_keep_the_total(tmp_path: Path) -> None:
+    """Atomic two-item transactions from 4 processes: money is neither made nor lost."""
+    import multiprocessing
+
+    path = tmp_path / "bank.db"
+    url = url_of(path)
+
+    async def setup() -> None:
+        async with stateport.open(url) as sp:
+            for i in range(5):
+                await sp.table.put("bank", f"acct{i}", {"balance": 1000})
+
+    asyncio.run(setup())
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_transfer_worker, args=(url, seed, 60)) for seed in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * 4
+
+    async def check() -> None:
+        async with stateport.open(url) as sp:
+            accounts = [i async for i in sp.table.query_all("bank")]
+            assert sum(a.attrs["balance"] for a in accounts) == 5000
+            assert sum(a.version - 1 for a in accounts) == 2 * 4 * 60  # every transfer counted
+            assert len([d async for d in sp.blobs]) == 4 * 60
+
+    asyncio.run(check())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
