@@ -102,6 +102,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 
 def test_db_on_a_fresh_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = db_url(tmp_path)
+    for look in ("version", "info"):  # commands that only look never create a database
+        code, _, err = run(capsys, "db", look, "--url", url)
+        assert code == 1
+        assert "no database at" in err and "stateport db migrate" in err
+        assert not (tmp_path / "s.db").exists()
+
+    (tmp_path / "s.db").touch()  # an empty file is an empty SQLite database
     code, out, _ = run(capsys, "db", "version", "--url", url)
     assert code == 0
     assert "schema version 0 of 2" in out
@@ -164,6 +171,7 @@ def test_url_before_or_after_the_command(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     url = db_url(tmp_path)
+    assert run(capsys, "db", "migrate", "--url", url)[0] == 0
     for argv in (
         ["--url", url, "db", "info"],
         ["db", "--url", url, "info"],
@@ -178,13 +186,15 @@ def test_url_before_or_after_the_command(
 def test_url_from_the_environment_and_the_config_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, _ = run(capsys, "db", "info")
-    assert code == 0
+    # no store exists yet: info still says where it would be, then fails
+    code, out, err = run(capsys, "db", "info")
+    assert code == 1 and "no database at" in err
     assert stateport.DEFAULT_URL in out
     assert "default" in out
 
     toml_url = db_url(tmp_path, "from-toml.db")
     Path("stateport.toml").write_text(f'[storage]\nurl = "{toml_url}"\n', encoding="utf-8")
+    assert run(capsys, "db", "migrate", "--url", toml_url)[0] == 0
     code, out, _ = run(capsys, "db", "info")
     assert code == 0
     assert toml_url in out
@@ -192,6 +202,7 @@ def test_url_from_the_environment_and_the_config_file(
 
     env_url = db_url(tmp_path, "from-env.db")
     monkeypatch.setenv("STATEPORT_URL", env_url)
+    assert run(capsys, "db", "migrate")[0] == 0
     code, out, _ = run(capsys, "db", "info")
     assert code == 0
     assert env_url in out
@@ -438,7 +449,7 @@ def test_demo_on_memory(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ctrl_c_exits_130(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted(url: str) -> object:
+    async def interrupted(url: str, **options: object) -> object:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_common, "open_engine", interrupted)

@@ -26,6 +26,8 @@ class StoreURL:
     netloc: str
     path: str
     params: dict[str, str] = field(default_factory=dict)
+    create: bool = True
+    """Whether opening may create the store (False: a missing store is a ConfigError)."""
 
     def _fail(self, message: str) -> ConfigError:
         return ConfigError(f"store URL {self.raw!r}: {message}")

@@ -66,9 +66,14 @@ def _load(scheme: str, entry: BackendEntry) -> Callable[[StoreURL], Awaitable[En
     return opener  # type: ignore[no-any-return]
 
 
-async def open_engine(url: str | StoreURL) -> Engine:
-    """Open the engine a URL names (ConfigError for a bad URL or missing driver)."""
+async def open_engine(url: str | StoreURL, *, create: bool = True) -> Engine:
+    """Open the engine a URL names (ConfigError for a bad URL or missing driver).
+
+    With ``create=False`` a store that does not exist yet is a ConfigError
+    instead of being created (for commands that only look).
+    """
     parsed = url if isinstance(url, StoreURL) else parse_url(url)
+    parsed.create = parsed.create and create
     entry = _REGISTRY.get(parsed.scheme)
     if entry is None:
         raise ConfigError(

@@ -44,9 +44,13 @@ def store_url(args: argparse.Namespace) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def engine_at(url: str) -> AsyncIterator[Engine]:
-    """The engine at ``url``, opened without applying migrations, closed on exit."""
-    engine = await open_engine(url)
+async def engine_at(url: str, *, create: bool = True) -> AsyncIterator[Engine]:
+    """The engine at ``url``, opened without applying migrations, closed on exit.
+
+    ``create=False`` refuses to create a store that does not exist (a typo in a
+    URL given to a command that only looks must not leave an empty database).
+    """
+    engine = await open_engine(url, create=create)
     try:
         yield engine
     finally:

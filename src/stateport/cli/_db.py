@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import StateportError
 from ..ports.engine import SchemaStatus
 from ..ports.table import TablePort
 from ._common import engine_at, store_url
@@ -108,7 +109,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 async def _version(args: argparse.Namespace) -> int:
     url, _ = store_url(args)
-    async with engine_at(url) as engine:
+    async with engine_at(url, create=False) as engine:
         status = await engine.schema_version()
     print(_status_line(status))
     if not status.applied:
@@ -157,11 +158,15 @@ def _print_pairs(pairs: list[tuple[str, str]], indent: str = "") -> None:
 
 async def _info(args: argparse.Namespace) -> int:
     url, source = store_url(args)
-    async with engine_at(url) as engine:
-        facts = engine.describe()
-        status = await engine.schema_version()
-        table = _table_facts(engine.table)
     store = [("url", url), ("from", source)]
+    try:
+        async with engine_at(url, create=False) as engine:
+            facts = engine.describe()
+            status = await engine.schema_version()
+            table = _table_facts(engine.table)
+    except StateportError:
+        _print_pairs(store)  # where the store would be, then the error
+        raise
     store += [(k.replace("_", " "), _show(v)) for k, v in facts.items() if k != "url"]
     store.append(("schema", _status_line(status).removeprefix("schema ")))
     _print_pairs(store)

@@ -18,9 +18,10 @@ URL parameters:
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
@@ -163,15 +164,27 @@ async def open_sqlite(url: StoreURL) -> SqliteEngine:
     portable = url.take_bool("portable", True)
     blobs = url.take_str("blobs")
     url.finish()
-    if path != ":memory:":
-        parent = Path(path).parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot create the directory {parent} for {path}: {e}") from e
-    engine = SqliteEngine(
-        path, durability=durability, busy_timeout_ms=busy_timeout_ms, portable=portable, blobs=blobs
-    )
+
+    def connect() -> SqliteEngine:  # file system work and connecting: off the loop
+        if path != ":memory:":
+            if not url.create and not os.path.exists(path):
+                raise ConfigError(
+                    f"no database at {path}: check the URL, or create it with  stateport db migrate"
+                )
+            parent = os.path.dirname(path) or "."
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the directory {parent} for {path}: {e}") from e
+        return SqliteEngine(
+            path,
+            durability=durability,
+            busy_timeout_ms=busy_timeout_ms,
+            portable=portable,
+            blobs=blobs,
+        )
+
+    engine = await asyncio.to_thread(connect)
     try:
         await engine._bootstrap()
     except BaseException:
