@@ -51,19 +51,25 @@ def test_errors_are_the_same_types() -> None:
             sp.blobs.get("not a digest")
 
 
+def _bridge_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stateport-sync"]
+
+
 def test_bad_url_raises_and_leaves_no_thread() -> None:
-    before = threading.active_count()
     with pytest.raises(stateport.ConfigError):
         stateport.sync.open("nope://")
-    assert threading.active_count() == before
+    assert _bridge_threads() == []
 
 
-def test_close_is_idempotent_and_stops_the_thread() -> None:
-    before = threading.active_count()
-    sp = stateport.sync.open("memory://")
+def test_close_is_idempotent_and_stops_its_threads(tmp_path: Path) -> None:
+    sp = stateport.sync.open(f"sqlite:///{tmp_path}/s.db")
+    assert len(_bridge_threads()) == 1
+    sp.items.put({"pk": "p", "sk": "s"})
+    workers = [t for t in threading.enumerate() if t.name.startswith(("stateport", "asyncio"))]
     sp.close()
     sp.close()
-    assert threading.active_count() == before
+    assert _bridge_threads() == []
+    assert [t for t in workers if t.is_alive()] == []
 
 
 def test_usable_from_many_threads(tmp_path: Path) -> None:

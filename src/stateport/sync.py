@@ -53,6 +53,8 @@ class _Portal:
                 self.call(close())
 
     def close(self) -> None:
+        # join the loop's helper threads too (loop.close() would leave them exiting)
+        self.call(self.loop.shutdown_default_executor())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
