@@ -62,10 +62,13 @@ def test_bad_url_raises_and_leaves_no_thread() -> None:
 
 
 def test_close_is_idempotent_and_stops_its_threads(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
     sp = stateport.sync.open(f"sqlite:///{tmp_path}/s.db")
     assert len(_bridge_threads()) == 1
     sp.items.put({"pk": "p", "sk": "s"})
-    workers = [t for t in threading.enumerate() if t.name.startswith(("stateport", "asyncio"))]
+    sp.blobs.put(b"x" * 3_000_000)  # through the worker thread
+    workers = set(threading.enumerate()) - before
+    assert len(workers) >= 2  # the bridge, and at least one helper
     sp.close()
     sp.close()
     assert _bridge_threads() == []
