@@ -92,6 +92,9 @@ def fmt_ratio(ratio: float) -> str:
 def run_speed(case: SpeedCase, rounds: int) -> Result:
     n = case.quick_ops if case.quick else case.ops
     log(f"{case.name}: {rounds} rounds of {n} {case.unit}s per side")
+    # start from a quiet disk: the previous benchmark's dirty pages would
+    # otherwise be written back during this one's fsyncs, on both sides
+    os.sync()
     case.setup()
     try:
         times: dict[str, list[float]] = {"ours": [], "baseline": []}
