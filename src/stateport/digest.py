@@ -12,6 +12,11 @@ __all__ = ["ContentDigest", "DigestLike"]
 _HEX: Final = frozenset("0123456789abcdef")
 
 
+def is_digest_hex(text: str) -> bool:
+    """Whether ``text`` is a digest's canonical form: 64 lowercase hex characters."""
+    return len(text) == 64 and _HEX.issuperset(text)
+
+
 class ContentDigest:
     """The SHA-256 digest of a blob, as 64 lowercase hex characters.
 
@@ -28,7 +33,7 @@ class ContentDigest:
         if not isinstance(value, str):
             raise ValidationError(f"a digest must be a str, got {type(value).__name__}")
         lowered = value.lower()
-        if len(lowered) != 64 or not _HEX.issuperset(lowered):
+        if not is_digest_hex(lowered):
             shown = value if len(value) <= 80 else value[:77] + "..."
             raise ValidationError(
                 f"invalid digest {shown!r}: expected 64 hex characters (a SHA-256 digest)"

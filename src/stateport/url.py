@@ -29,7 +29,8 @@ class StoreURL:
     create: bool = True
     """Whether opening may create the store (False: a missing store is a ConfigError)."""
 
-    def _fail(self, message: str) -> ConfigError:
+    def fail(self, message: str) -> ConfigError:
+        """A ConfigError about this URL (for backends reading their parameters)."""
         return ConfigError(f"store URL {self.raw!r}: {message}")
 
     def take_str(self, name: str, default: str | None = None) -> str | None:
@@ -43,7 +44,7 @@ class StoreURL:
             return True
         if value.lower() in _FALSE:
             return False
-        raise self._fail(f"{name}={value!r} is not a boolean (use true or false)")
+        raise self.fail(f"{name}={value!r} is not a boolean (use true or false)")
 
     def take_int(self, name: str, default: int, *, minimum: int = 0) -> int:
         value = self.params.pop(name, None)
@@ -54,19 +55,19 @@ class StoreURL:
         except ValueError:
             number = minimum - 1
         if number < minimum:
-            raise self._fail(f"{name}={value!r} must be an integer >= {minimum}")
+            raise self.fail(f"{name}={value!r} must be an integer >= {minimum}")
         return number
 
     def take_choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.params.pop(name, default)
         if value not in choices:
-            raise self._fail(f"{name}={value!r} must be one of {', '.join(choices)}")
+            raise self.fail(f"{name}={value!r} must be one of {', '.join(choices)}")
         return value
 
     def finish(self) -> None:
         """Raise for any parameter no one consumed."""
         if self.params:
-            raise self._fail(f"unknown parameter(s): {', '.join(sorted(self.params))}")
+            raise self.fail(f"unknown parameter(s): {', '.join(sorted(self.params))}")
 
 
 def parse_url(url: str) -> StoreURL:

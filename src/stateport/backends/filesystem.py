@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from ..digest import ContentDigest
+from ..digest import ContentDigest, is_digest_hex
 from ..errors import ConfigError, EngineError, Unavailable
 from ..ports.blob import CHUNK_SIZE, BlobPort, Upload
 from ._worker import Worker
@@ -29,10 +29,6 @@ T = TypeVar("T")
 
 _MODE = 0o644
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _is_digest(name: str) -> bool:
-    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
 def _fsync_dir(path: str) -> None:
@@ -230,7 +226,7 @@ class FilesystemBlobPort(BlobPort):
                     continue
                 for rest in sorted(os.listdir(os.path.join(self._objects, fan))):
                     name = fan + rest
-                    if name <= start or not _is_digest(name):
+                    if name <= start or not is_digest_hex(name):
                         continue  # stray files are not blobs
                     found.append(ContentDigest._trusted(name))
                     if len(found) >= limit:
@@ -238,6 +234,9 @@ class FilesystemBlobPort(BlobPort):
             return found
 
         return await self._run(work, "list blobs")
+
+    def location(self) -> str:
+        return str(self.root)
 
     async def aclose(self) -> None:
         await self._worker.aclose()

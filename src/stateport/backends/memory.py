@@ -217,6 +217,9 @@ class MemoryBlobPort(BlobPort):
         with self._lock:
             self._blobs.pop(digest, None)
 
+    def location(self) -> str:
+        return "memory"
+
     async def _list(self, after: ContentDigest | None, limit: int) -> list[ContentDigest]:
         with self._lock:
             ordered = sorted(self._blobs)
@@ -242,12 +245,11 @@ class MemoryEngine(Engine):
         return SchemaStatus(0, 0, ())
 
     def describe(self) -> dict[str, Any]:
-        root = getattr(self.blobs, "root", None)
         return {
             "engine": "memory",
             "location": "this process",
             "portable": self._portable,
-            "blobs": str(root) if root is not None else "memory",
+            "blobs": self.blobs.location(),
         }
 
 
@@ -257,5 +259,5 @@ async def open_memory(url: StoreURL) -> MemoryEngine:
     blobs = url.take_str("blobs")
     url.finish()
     if url.netloc or url.path not in ("", "/"):
-        raise url._fail("memory:// takes no location; write memory://")
+        raise url.fail("memory:// takes no location; write memory://")
     return MemoryEngine(portable=portable, blobs=blobs)

@@ -132,6 +132,10 @@ class BlobPort(ABC):
     async def aclose(self) -> None:
         """Release resources. Idempotent."""
 
+    def location(self) -> str:
+        """Where the blobs live, for display (``stateport db info``)."""
+        return type(self).__name__
+
     # ---- public API ------------------------------------------------------
 
     async def put(self, data: BlobSource) -> ContentDigest:

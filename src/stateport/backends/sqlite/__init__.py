@@ -124,15 +124,11 @@ class SqliteEngine(Engine):
         return SchemaStatus(current, MIGRATIONS[-1].version, tuple(applied))
 
     def describe(self) -> dict[str, Any]:
-        blobs = self.blobs
-        where = getattr(blobs, "root", None)
         return {
             "engine": f"sqlite {sqlite3.sqlite_version}",
             "location": self.path,
             **self._settings,
-            "blobs": str(where)
-            if where is not None
-            else ("in the database" if isinstance(blobs, SqliteBlobPort) else "memory"),
+            "blobs": self.blobs.location(),
         }
 
     async def aclose(self) -> None:
@@ -146,13 +142,13 @@ def _path_of(url: StoreURL) -> str:
     if url.netloc == ":memory:" and url.path in ("", "/"):
         return ":memory:"
     if url.netloc:
-        raise url._fail(
+        raise url.fail(
             "an SQLite URL has no host: write sqlite:///relative/path.db, "
             "sqlite:////absolute/path.db or sqlite://:memory:"
         )
     path = url.path[1:] if url.path.startswith("/") else url.path
     if not path:
-        raise url._fail("no database path: write sqlite:///path/to/state.db")
+        raise url.fail("no database path: write sqlite:///path/to/state.db")
     return path
 
 

@@ -25,6 +25,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _find(conn: sqlite3.Connection, key: str) -> tuple[int, int] | None:
+    """``(blob_id, size)`` of the stored blob with digest ``key``, or None."""
+    row = conn.execute("SELECT blob_id, size FROM sp_blobs WHERE digest = ?", (key,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 def _insert_chunks(conn: sqlite3.Connection, blob_id: int, first_seq: int, data: bytes) -> int:
     seq = first_seq
     for start in range(0, len(data), CHUNK_SIZE):
@@ -125,26 +131,17 @@ class SqliteBlobPort(BlobPort):
 
     async def _locate(self, digest: ContentDigest) -> tuple[int, int] | None:
         key = digest.as_str()
-
-        def work(conn: sqlite3.Connection) -> tuple[int, int] | None:
-            row = conn.execute(
-                "SELECT blob_id, size FROM sp_blobs WHERE digest = ?", (key,)
-            ).fetchone()
-            return None if row is None else (row[0], row[1])
-
-        return await self._x.run(work, write=False)
+        return await self._x.run(lambda conn: _find(conn, key), write=False, single=True)
 
     async def _load(self, digest: ContentDigest) -> bytes | None:
         key = digest.as_str()
 
         def work(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute(
-                "SELECT blob_id, size FROM sp_blobs WHERE digest = ?", (key,)
-            ).fetchone()
-            if row is None:
+            found = _find(conn, key)
+            if found is None:
                 return None
             parts = conn.execute(
-                "SELECT data FROM sp_blob_chunks WHERE blob_id = ? ORDER BY seq", (row[0],)
+                "SELECT data FROM sp_blob_chunks WHERE blob_id = ? ORDER BY seq", (found[0],)
             ).fetchall()
             return b"".join(p[0] for p in parts)
 
@@ -212,6 +209,9 @@ class SqliteBlobPort(BlobPort):
             return cur.rowcount
 
         return await self._x.run(work, write=True, inline=False)
+
+    def location(self) -> str:
+        return "in the database"
 
     async def aclose(self) -> None:
         return None  # the executor belongs to the engine
