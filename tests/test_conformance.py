@@ -10,7 +10,16 @@ import pytest
 
 import stateport
 from stateport.ports import BlobPort, TablePort
-from stateport.testing import BlobPortConformance, TablePortConformance, table_of
+from stateport.testing import (
+    BlobPortConformance,
+    CasStoreConformance,
+    CouncilRepositoryConformance,
+    ReleaseRegistryConformance,
+    RunLedgerConformance,
+    StoreConformance,
+    TablePortConformance,
+    table_of,
+)
 
 
 def _flag(portable: bool) -> str:
@@ -81,3 +90,43 @@ class TestFilesystemBlobs(_TmpPath, BlobPortConformance):
 class TestFilesystemDurableBlobs(_TmpPath, BlobPortConformance):
     def open_blobs(self) -> AbstractAsyncContextManager[BlobPort]:
         return blobs_of(f"sqlite:///{self.fresh('b')}.db?durability=full&blobs={self.fresh('o')}")
+
+
+# ---------------------------------------------------------------- domain ports
+
+
+class _MemoryStore:
+    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
+        return stateport.open("memory://")
+
+
+class _SqliteFileStore(_TmpPath):
+    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
+        return stateport.open(f"sqlite:///{self.fresh('s')}.db")
+
+    def shared_url(self) -> str:
+        return f"sqlite:///{self.fresh('shared')}.db"
+
+
+class _SqliteMemoryStore:
+    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
+        return stateport.open("sqlite://:memory:")
+
+
+DOMAIN_SUITES: tuple[type[StoreConformance], ...] = (
+    CasStoreConformance,
+    CouncilRepositoryConformance,
+    ReleaseRegistryConformance,
+    RunLedgerConformance,
+)
+ENGINES: dict[str, type] = {
+    "Memory": _MemoryStore,
+    "SqliteFile": _SqliteFileStore,
+    "SqliteMemory": _SqliteMemoryStore,
+}
+
+# TestMemoryRunLedger, TestSqliteFileRunLedger, ...: every domain suite on every engine
+for _suite in DOMAIN_SUITES:
+    for _engine, _mixin in ENGINES.items():
+        _name = f"Test{_engine}{_suite.__name__.removesuffix('Conformance')}"
+        globals()[_name] = type(_name, (_mixin, _suite), {"__module__": __name__})

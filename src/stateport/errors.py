@@ -12,6 +12,7 @@ the same classes as the real engines.
     ├── NotFound            the addressed thing does not exist
     ├── Conflict            a condition failed (names which operation and why)
     ├── InvalidTransition   a state machine refused the move
+    │   └── NoPreviousRelease   a rollback has nothing further back
     ├── IntegrityError      stored data fails verification (digest, chain, ...)
     ├── ValidationError     bad input, rejected before anything was written
     ├── Unsupported         the engine lacks the capability asked for
@@ -31,6 +32,7 @@ __all__ = [
     "EngineError",
     "IntegrityError",
     "InvalidTransition",
+    "NoPreviousRelease",
     "NotFound",
     "StateportError",
     "Unavailable",
@@ -71,6 +73,10 @@ class Conflict(StateportError):
 
 class InvalidTransition(StateportError):
     """A state machine does not allow the requested transition."""
+
+
+class NoPreviousRelease(InvalidTransition):
+    """A rollback found no earlier release to go back to."""
 
 
 class IntegrityError(StateportError):

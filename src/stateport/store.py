@@ -8,6 +8,10 @@ from typing import Any
 
 from .backends import open_engine
 from .config import resolve_url
+from .domains.cas import CasStore
+from .domains.council import CouncilRepository
+from .domains.releases import ReleaseRegistry
+from .domains.runs import RunLedger
 from .errors import ConfigError
 from .items import ItemStore
 from .ports.blob import BlobPort
@@ -22,7 +26,11 @@ class Stateport:
 
     * ``sp.table`` — the table port (conditions, transactions, indexes, paging);
     * ``sp.items`` — the generic ``get / put / delete / query`` item API;
-    * ``sp.blobs`` — the content-addressed blob port.
+    * ``sp.blobs`` — the content-addressed blob port;
+    * ``sp.cas`` — content-addressed storage (the ``CasStore`` port);
+    * ``sp.runs`` — runs and their ordered events (the ``RunLedger`` port);
+    * ``sp.releases`` — promote and roll back releases (the ``ReleaseRegistry`` port);
+    * ``sp.council`` — orchestrator runs, waves and rewind (the ``CouncilRepository`` port).
 
     Safe to share between tasks, threads and event loops. Close it with
     ``await sp.aclose()`` or by leaving ``async with``.
@@ -34,6 +42,10 @@ class Stateport:
         self.table: TablePort = engine.table
         self.blobs: BlobPort = engine.blobs
         self.items = ItemStore(engine.table)
+        self.cas = CasStore(engine.blobs)
+        self.runs = RunLedger(engine.table)
+        self.releases = ReleaseRegistry(engine.table)
+        self.council = CouncilRepository(engine.table)
 
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:
         """Apply pending schema migrations (see ``stateport db migrate``)."""

@@ -19,8 +19,11 @@ point order): within a partition items are ordered by ``sk``; in an index by
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +52,7 @@ __all__ = [
     "TablePort",
     "Update",
     "VersionEquals",
+    "Watch",
 ]
 
 RESERVED_ATTRS: Final = frozenset({"pk", "sk"})
@@ -456,6 +460,8 @@ class TablePort(ABC):
         self._index_by_name = {ix.name: ix for ix in self.indexes}
         self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))
         self._no_index_keys: tuple[None, ...] = (None,) * len(self.indexes)
+        self._watches: dict[str, set[Watch]] = {}
+        self._watch_lock = threading.Lock()
 
     # ---- abstract surface ------------------------------------------------
 
@@ -563,6 +569,8 @@ class TablePort(ABC):
         op = self._put_op(pk, sk, attrs, condition, 0)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
+        if self._watches:
+            self._written((pk,))
         return result
 
     async def update(
@@ -581,6 +589,8 @@ class TablePort(ABC):
         op = self._prepare(Update(pk, sk, set or {}, remove, condition), 0)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
+        if self._watches:
+            self._written((pk,))
         return result
 
     async def delete(
@@ -592,6 +602,8 @@ class TablePort(ABC):
     ) -> None:
         """Delete the item; a no-op if absent (unless a condition says otherwise)."""
         await self._write([self._prepare(Delete(pk, sk, condition), 0)], returning=False)
+        if self._watches:
+            self._written((pk,))
 
     async def transact(self, ops: Sequence[Op]) -> None:
         """Apply ``ops`` all-or-nothing.
@@ -629,6 +641,36 @@ class TablePort(ABC):
                 f"{limits.max_transaction_bytes}{self._limit_origin()}: split it"
             )
         await self._write(prepared, returning=False)
+        if self._watches:
+            self._written(w.pk for w in prepared if w.kind != "check")
+
+    # ---- watching --------------------------------------------------------
+
+    def watch(self, pk: str) -> Watch:
+        """Wake a reader when partition ``pk`` may have changed.
+
+        ``async with table.watch(pk) as w:`` then, in a loop, read and
+        ``await w.wait(timeout)``. Writes through this port object wake the
+        watch at once; writes by other processes (or other port objects) are
+        seen by the reader's next read, which ``timeout`` bounds, unless the
+        backend wakes watches across processes (see :meth:`_watch_started`).
+        A wake-up means "read again", never that something certainly changed.
+        """
+        self._check_key_part("pk", pk, self.capabilities.limits.max_pk_bytes)
+        return Watch(self, pk)
+
+    def _written(self, pks: Iterable[str]) -> None:
+        """Wake the watches of the partitions ``pks`` (called after a commit)."""
+        with self._watch_lock:
+            woken = [w for pk in set(pks) for w in self._watches.get(pk, ())]
+        for w in woken:
+            w._wake()
+
+    async def _watch_started(self, pk: str) -> None:  # noqa: B027 - optional hook
+        """Hook: the first watch of ``pk`` in this port began (e.g. LISTEN)."""
+
+    async def _watch_stopped(self, pk: str) -> None:  # noqa: B027 - optional hook
+        """Hook: the last watch of ``pk`` in this port ended."""
 
     # ---- validation ------------------------------------------------------
 
@@ -875,6 +917,60 @@ class TablePort(ABC):
 
 
 # --------------------------------------------------------------------------- resolution
+
+
+class Watch:
+    """A registered interest in one partition; see :meth:`TablePort.watch`."""
+
+    def __init__(self, table: TablePort, pk: str) -> None:
+        self._table = table
+        self.pk = pk
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    async def __aenter__(self) -> Watch:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        t = self._table
+        with t._watch_lock:
+            first = self.pk not in t._watches
+            t._watches.setdefault(self.pk, set()).add(self)
+        if first:
+            await t._watch_started(self.pk)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        t = self._table
+        with t._watch_lock:
+            group = t._watches.get(self.pk)
+            if group is not None:
+                group.discard(self)
+                last = not group
+                if last:
+                    del t._watches[self.pk]
+            else:
+                last = False
+        if last:
+            await t._watch_stopped(self.pk)
+
+    def _wake(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, timeout: float) -> bool:  # noqa: ASYNC109 - a poll interval
+        """Wait until woken (True) or ``timeout`` seconds pass (False)."""
+        if self._event is None:
+            raise RuntimeError("use the watch as `async with table.watch(pk) as w`")
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
 
 
 def resolve(table: TablePort, index: int, op: WriteOp, current: Item | None) -> Outcome:

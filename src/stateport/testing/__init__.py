@@ -10,11 +10,28 @@ hook; every test becomes an ordinary pytest item run against your engine::
         def open_table(self, *, portable=True):
             return table_of(f"mydb://test?portable={str(portable).lower()}")
 
-No async pytest plugin is needed. Tests that need a capability the engine lacks
-skip with the reason.
+The domain ports (runs, releases, CAS, council, ...) are tested through a
+whole store: subclass e.g. :class:`RunLedgerConformance` and implement
+:meth:`StoreConformance.open_store` (and ``shared_url`` for the multi-process
+tests). No async pytest plugin is needed. Tests that need a capability the
+engine lacks skip with the reason.
 """
 
 from .blob import BlobPortConformance
+from .council import CouncilRepositoryConformance
+from .releases import CasStoreConformance, ReleaseRegistryConformance
+from .runs import RunLedgerConformance
+from .store import StoreConformance
 from .table import TablePortConformance, increment, table_of
 
-__all__ = ["BlobPortConformance", "TablePortConformance", "increment", "table_of"]
+__all__ = [
+    "BlobPortConformance",
+    "CasStoreConformance",
+    "CouncilRepositoryConformance",
+    "ReleaseRegistryConformance",
+    "RunLedgerConformance",
+    "StoreConformance",
+    "TablePortConformance",
+    "increment",
+    "table_of",
+]

@@ -23,3 +23,34 @@ def async_test(fn: Callable[[C], Coroutine[Any, Any, None]]) -> Callable[[C], No
     test.__doc__ = fn.__doc__
     test.__module__ = fn.__module__
     return test
+
+
+async def in_threads(work: Callable[[int], Coroutine[Any, Any, Any]], threads: int) -> list[Any]:
+    """Run ``work(i)`` for ``i`` in ``range(threads)``, each on its own thread and event
+    loop, all at once; return their results in order (re-raising the first failure)."""
+    import threading
+
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = asyncio.run(work(i))
+        except BaseException as e:  # re-raised below, in the test's thread
+            errors.append(e)
+
+    def start_and_join() -> None:
+        workers = [
+            threading.Thread(target=run, args=(i,), name=f"conformance-{i}") for i in range(threads)
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    await asyncio.to_thread(start_and_join)
+    if errors:
+        raise errors[0]
+    return results

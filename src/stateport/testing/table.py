@@ -638,6 +638,32 @@ class TablePortConformance:
             item = await t.get("c", "counter")
             assert item is not None and item.attrs["n"] == threads * times
 
+    @async_test
+    async def test_watch_wakes_on_writes_to_its_partition(self) -> None:
+        async with self.open_table() as t:
+            async with t.watch("w") as watch:
+                assert not await watch.wait(0.01)  # nothing written yet
+                await t.put("other", "s", {"v": 1})
+                assert not await watch.wait(0.01)  # another partition
+                for write in (
+                    lambda: t.put("w", "a", {"v": 1}),
+                    lambda: t.update("w", "a", set={"v": 2}),
+                    lambda: t.transact([Put("w", "b", {}), Put("other", "t", {})]),
+                    lambda: t.delete("w", "b"),
+                ):
+                    await write()
+                    assert await asyncio.wait_for(watch.wait(5), 10)
+                    assert not await watch.wait(0.01)  # one wake-up per write
+                with pytest.raises(Conflict):
+                    await t.put("w", "a", {}, condition=NotExists())
+                assert not await watch.wait(0.01)  # a failed write changes nothing
+
+                def write_from_a_thread() -> None:
+                    asyncio.run(t.put("w", "c", {"v": 3}))
+
+                await asyncio.to_thread(write_from_a_thread)
+                assert await asyncio.wait_for(watch.wait(5), 10)
+
     def test_concurrent_processes_lose_no_update(self) -> None:
         url = self.shared_url()
         if url is None:

@@ -1,0 +1,38 @@
+"""Timestamps as stored: UTC, ISO 8601 with microseconds and a ``Z``.
+
+The fixed width makes the text sort in time order, so stored timestamps can
+serve as (parts of) sort keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import ValidationError
+
+__all__ = ["check_datetime", "from_text", "now", "to_text"]
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+def check_datetime(value: Any, name: str) -> datetime:
+    """``value`` if it is a timezone-aware datetime, as UTC; else ValidationError."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{name} must carry a timezone (use datetime.now(UTC))")
+    return value.astimezone(UTC)
+
+
+def to_text(value: datetime) -> str:
+    """The stored form of an aware datetime: ``2026-11-22T01:02:03.000004Z``."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def from_text(text: str) -> datetime:
+    """The datetime of a stored timestamp."""
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -1,0 +1,387 @@
+"""Ledgers: ordered, sequenced, stateful streams, written once on the table port.
+
+A ledger is one partition of the table::
+
+    pk = "<kind>#<stream>"
+    sk = "head"                      the head: {"open": bool, ...the owner's attributes}
+    sk = "e#<seq as 20 digits>"      entry 1, 2, 3, ...: the owner's attributes
+
+Appending entries ``n .. m`` is one transaction of condition checks and puts:
+
+* the head exists and is open (``AttrEquals("open", True)``), or, with
+  ``head_set``, the same condition on an update of the head;
+* entry ``n - 1`` exists (unless ``n == 1``), optionally with expected values;
+* entries ``n .. m`` do not exist yet.
+
+So a duplicate sequence number and a gap are both refused by the engine, under
+any concurrency, and an entry can only commit after its predecessor committed:
+a reader that sees entry ``n`` also sees every entry before it (tailing readers
+never skip an entry that commits late). The head holds no counter, so appends
+write only their entries; the last sequence number is the last entry's.
+
+Truncation deletes entries from the highest down, so every intermediate state
+(a crash mid-way, on an engine that must split the deletes over several
+transactions) is still a prefix, and appends continue from the last kept entry.
+See docs/decisions/0009-ledger-and-ref-registry.md.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
+from ..ports.table import (
+    AttrEquals,
+    Check,
+    Condition,
+    Delete,
+    Exists,
+    Item,
+    KeyRange,
+    NotExists,
+    Op,
+    Put,
+    TablePort,
+    Update,
+    VersionEquals,
+)
+
+__all__ = ["HEAD_SK", "Entry", "HeadChange", "Ledger"]
+
+HEAD_SK: Final = "head"
+ENTRY_PREFIX: Final = "e#"
+SEQ_WIDTH: Final = 20
+MAX_SEQ: Final = 10**SEQ_WIDTH - 1
+_CACHE_SIZE: Final = 4096
+_MAX_RETRIES: Final = 1000
+_ALL_ENTRIES: Final = KeyRange.prefix(ENTRY_PREFIX)
+
+
+def entry_sk(seq: int) -> str:
+    """The sort key of entry ``seq``: fixed width, so byte order is numeric order."""
+    return f"{ENTRY_PREFIX}{seq:0{SEQ_WIDTH}d}"
+
+
+def _after(seq: int) -> KeyRange:
+    """The entries numbered above ``seq`` (and not the head, which sorts after them)."""
+    return _ALL_ENTRIES if seq == 0 else KeyRange.between(entry_sk(seq + 1), entry_sk(MAX_SEQ))
+
+
+def _seq_of(sk: str) -> int:
+    return int(sk[len(ENTRY_PREFIX) :])
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a ledger: its sequence number and its attributes."""
+
+    seq: int
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HeadChange:
+    """What :meth:`Ledger.update_head` writes: attributes to set and remove on
+    the head, and other operations to apply in the same transaction."""
+
+    set: Mapping[str, Any]
+    remove: Sequence[str] = ()
+    extra_ops: Sequence[Op] = ()
+
+
+class Ledger:
+    """The ledgers of one kind (``"run"``, ``"release"``, ...) on a table port.
+
+    ``noun`` names a stream in error messages (``"run"``) and ``status_attr``
+    names the head attribute shown when a closed stream refuses an append.
+    The ledger validates sequence numbers and its own keys; the owner validates
+    the attributes it stores.
+    """
+
+    def __init__(
+        self, table: TablePort, kind: str, *, noun: str = "stream", status_attr: str = "status"
+    ) -> None:
+        if not kind or "#" in kind:
+            raise ValueError(f"a ledger kind is a non-empty name without '#', got {kind!r}")
+        self.table = table
+        self.kind = kind
+        self.noun = noun
+        self.status_attr = status_attr
+        self._prefix = f"{kind}#"
+        self._last: OrderedDict[str, int] = OrderedDict()  # stream -> last seq seen here
+
+    # ---- keys -------------------------------------------------------------
+
+    def pk(self, stream: str) -> str:
+        """The partition key of ``stream``."""
+        if not isinstance(stream, str) or not stream:
+            raise ValidationError(f"a {self.noun} id must be a non-empty str, got {stream!r}")
+        return self._prefix + stream
+
+    def stream_of(self, pk: str) -> str:
+        """The stream id of partition key ``pk``."""
+        return pk[len(self._prefix) :]
+
+    # ---- heads ------------------------------------------------------------
+
+    def create_op(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> Put:
+        """The operation that creates the head of ``stream`` (fails if it exists)."""
+        return Put(self.pk(stream), HEAD_SK, {**attrs, "open": open}, NotExists())
+
+    def entry_op(self, stream: str, seq: int, attrs: Mapping[str, Any]) -> Put:
+        """The operation that writes entry ``seq`` (fails if it exists)."""
+        return Put(self.pk(stream), entry_sk(seq), attrs, NotExists())
+
+    async def create(
+        self,
+        stream: str,
+        attrs: Mapping[str, Any],
+        *,
+        open: bool = True,
+        extra_ops: Sequence[Op] = (),
+    ) -> None:
+        """Create the head of ``stream``; :class:`Conflict` if it exists."""
+        try:
+            await self.table.transact([self.create_op(stream, attrs, open=open), *extra_ops])
+        except Conflict as e:
+            if e.op_index == 0:
+                raise Conflict(
+                    f"{self.noun} {stream!r} already exists",
+                    op_index=0,
+                    key=e.key,
+                    condition=e.condition,
+                ) from None
+            raise
+
+    async def head(self, stream: str) -> Item | None:
+        """The head of ``stream``, or None."""
+        return await self.table.get(self.pk(stream), HEAD_SK)
+
+    async def require_head(self, stream: str) -> Item:
+        """The head of ``stream``; :class:`NotFound` if there is none."""
+        head = await self.head(stream)
+        if head is None:
+            raise NotFound(f"no {self.noun} {stream!r}")
+        return head
+
+    async def update_head(self, stream: str, decide: Callable[[Item], HeadChange]) -> Item:
+        """Change the head by ``decide(head)``, atomically with its extra ops.
+
+        ``decide`` sees the current head and returns the change, or raises (an
+        :class:`InvalidTransition`, say) to refuse it. The write is conditional
+        on the head's version, so a concurrent change makes ``decide`` run again
+        on the new head: a state machine checked in ``decide`` holds under any
+        concurrency. Returns the head as it was when the change applied.
+        """
+        pk = self.pk(stream)
+        for _ in range(_MAX_RETRIES):
+            head = await self.require_head(stream)
+            change = decide(head)
+            op = Update(pk, HEAD_SK, change.set, change.remove, VersionEquals(head.version))
+            try:
+                await self.table.transact([op, *change.extra_ops])
+            except Conflict as e:
+                if e.op_index == 0:
+                    continue  # the head moved (or went): decide again on the new one
+                raise
+            return head
+        raise Conflict(f"{self.noun} {stream!r} kept changing; gave up after {_MAX_RETRIES} tries")
+
+    # ---- appends ------------------------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        first_seq: int | None = None,
+        expect_prev: Mapping[str, Any] | None = None,
+        head_set: Mapping[str, Any] | None = None,
+        extra_ops: Sequence[Op] = (),
+    ) -> int:
+        """Append ``entries`` in one transaction; return the first one's seq.
+
+        With ``first_seq`` the entries get ``first_seq, first_seq + 1, ...``;
+        if that is not exactly the next number, nothing is written and
+        :class:`Conflict` says whether it duplicates or leaves a gap. Without
+        it the ledger assigns the next numbers, retrying if another writer
+        appended first. ``expect_prev`` adds conditions (attribute values) on
+        the entry before the first new one; ``head_set`` updates the head in
+        the same transaction. A missing head raises :class:`NotFound`; a closed
+        one :class:`InvalidTransition`.
+        """
+        if not entries:
+            raise ValidationError("nothing to append")
+        limit = self.table.capabilities.max_transaction_ops
+        room = None if limit is None else limit - 2 - len(extra_ops)
+        if room is not None and len(entries) > room:
+            raise ValidationError(
+                f"{len(entries)} entries in one append; at most {room} fit in one "
+                f"transaction of {limit} operations (DynamoDB's limit, enforced in "
+                "portable mode): split the batch, or open the store with portable=false"
+            )
+        pk = self.pk(stream)
+        if first_seq is not None:
+            if type(first_seq) is not int or not 1 <= first_seq <= MAX_SEQ - len(entries):
+                raise ValidationError(f"seq must be an int from 1 to {MAX_SEQ}, got {first_seq!r}")
+            return await self._try_append(
+                pk, stream, first_seq, entries, expect_prev, head_set, extra_ops, fixed=True
+            )
+        guess = self._last.get(stream)
+        for _ in range(_MAX_RETRIES):
+            if guess is None:
+                latest = await self.latest(stream)
+                guess = 0 if latest is None else latest.seq
+            try:
+                return await self._try_append(
+                    pk, stream, guess + 1, entries, expect_prev, head_set, extra_ops, fixed=False
+                )
+            except _Moved:
+                guess = None
+        raise Conflict(f"{self.noun} {stream!r}: appends kept racing; gave up after retries")
+
+    async def _try_append(
+        self,
+        pk: str,
+        stream: str,
+        first: int,
+        entries: Sequence[Mapping[str, Any]],
+        expect_prev: Mapping[str, Any] | None,
+        head_set: Mapping[str, Any] | None,
+        extra_ops: Sequence[Op],
+        *,
+        fixed: bool,
+    ) -> int:
+        open_ = AttrEquals("open", True)
+        ops: list[Op] = [
+            Update(pk, HEAD_SK, head_set, condition=open_)
+            if head_set
+            else Check(pk, HEAD_SK, open_)
+        ]
+        if first > 1:
+            prev: list[Condition] = [Exists()]
+            if expect_prev:
+                prev.extend(AttrEquals(k, v) for k, v in expect_prev.items())
+            ops.append(Check(pk, entry_sk(first - 1), prev))
+        elif expect_prev:
+            raise ValidationError("expect_prev needs an entry before the first one")
+        first_put = len(ops)
+        absent = NotExists()
+        ops.extend(Put(pk, entry_sk(first + i), attrs, absent) for i, attrs in enumerate(entries))
+        ops.extend(extra_ops)
+        try:
+            await self.table.transact(ops)
+        except Conflict as e:
+            self._last.pop(stream, None)
+            if e.op_index is None or e.op_index >= first_put + len(entries):
+                raise  # an extra op's condition: the owner's to explain
+            if e.op_index == 0:
+                await self._explain_head(stream)
+            if not fixed and (expect_prev is None or e.op_index >= first_put):
+                raise _Moved from None
+            latest = await self.latest(stream)
+            last = 0 if latest is None else latest.seq
+            if not fixed and last != first - 1:
+                raise _Moved from None
+            if e.op_index >= first_put:
+                what = f"seq {first + e.op_index - first_put} already exists"
+            elif latest is not None and latest.seq == first - 1:
+                what = f"entry {first - 1} is not as expected ({e.condition})"
+            else:
+                what = f"seq {first} would leave a gap"
+            raise Conflict(
+                f"{self.noun} {stream!r}: {what}; the last seq is {last}, "
+                f"so the next is {last + 1}",
+                op_index=e.op_index,
+                key=e.key,
+                condition=e.condition,
+            ) from None
+        last = first + len(entries) - 1
+        self._remember(stream, last)
+        return first
+
+    async def _explain_head(self, stream: str) -> None:
+        head = await self.require_head(stream)
+        status = head.attrs.get(self.status_attr, "closed")
+        raise InvalidTransition(f"{self.noun} {stream!r} is {status}: it takes no more entries")
+
+    def _remember(self, stream: str, last: int) -> None:
+        cache = self._last
+        cache[stream] = last
+        cache.move_to_end(stream)
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+    # ---- reads --------------------------------------------------------------
+
+    async def entries(
+        self, stream: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Entry]:
+        """Entries with ``seq > after``, in order, at most ``limit`` of them."""
+        if type(after) is not int or after < 0:
+            raise ValidationError(f"after must be an int >= 0, got {after!r}")
+        pk = self.pk(stream)
+        if after >= MAX_SEQ:
+            return []
+        key_range = _after(after)
+        if limit is None:
+            return [_entry(i) async for i in self.table.query_all(pk, key_range)]
+        page = await self.table.query(pk, key_range, limit=limit)
+        return [_entry(i) for i in page.items]
+
+    async def iter_entries(self, stream: str, *, after: int = 0) -> AsyncIterator[Entry]:
+        """Every entry with ``seq > after``, fetched page by page."""
+        if type(after) is not int or after < 0:
+            raise ValidationError(f"after must be an int >= 0, got {after!r}")
+        if after >= MAX_SEQ:
+            return
+        key_range = _after(after)
+        async for item in self.table.query_all(self.pk(stream), key_range):
+            yield _entry(item)
+
+    async def latest(self, stream: str) -> Entry | None:
+        """The last entry, or None when the ledger has none."""
+        page = await self.table.query(self.pk(stream), _ALL_ENTRIES, descending=True, limit=1)
+        return _entry(page.items[0]) if page.items else None
+
+    async def entry(self, stream: str, seq: int) -> Entry | None:
+        """Entry ``seq``, or None."""
+        item = await self.table.get(self.pk(stream), entry_sk(seq))
+        return None if item is None else _entry(item)
+
+    # ---- truncation -----------------------------------------------------------
+
+    async def truncate_after(self, stream: str, seq: int) -> int:
+        """Delete every entry with a number above ``seq``; return how many.
+
+        Deletes run from the highest number down, in as few transactions as
+        the engine allows, so the ledger is a prefix at every moment; the next
+        append continues at the last kept entry's number + 1.
+        """
+        if type(seq) is not int or seq < 0:
+            raise ValidationError(f"seq must be an int >= 0, got {seq!r}")
+        pk = self.pk(stream)
+        await self.require_head(stream)
+        if seq >= MAX_SEQ:
+            return 0
+        limit = self.table.capabilities.max_transaction_ops
+        batch = limit if limit is not None else 10_000
+        deleted = 0
+        self._last.pop(stream, None)
+        while True:
+            page = await self.table.query(pk, _after(seq), descending=True, limit=batch)
+            if not page.items:
+                return deleted
+            await self.table.transact([Delete(pk, i.sk) for i in page.items])
+            deleted += len(page.items)
+
+
+class _Moved(Exception):
+    """Internal: the ledger moved under an auto-numbered append; retry."""
+
+
+def _entry(item: Item) -> Entry:
+    return Entry(_seq_of(item.sk), item.attrs)

@@ -1,0 +1,274 @@
+"""Conformance tests for the council repository (``sp.council``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ..domains.council import TRANSITIONS, CouncilRun, CouncilRunEvent, CouncilRunStatus
+from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
+from ._support import async_test, in_threads
+from .store import StoreConformance
+
+__all__ = ["CouncilRepositoryConformance"]
+
+S = CouncilRunStatus
+GRAPH = json.dumps({"nodes": [{"id": "a"}, {"id": "b"}], "edges": [["a", "b"]]})
+
+# how to reach each status from ``running``
+_PATH = {
+    S.RUNNING: [],
+    S.AWAITING_APPROVAL: [S.AWAITING_APPROVAL],
+    S.INTERRUPTED: [S.INTERRUPTED],
+    S.FAILED: [S.FAILED],
+    S.COMPLETED: [S.COMPLETED],
+}
+
+
+class CouncilRepositoryConformance(StoreConformance):
+    """What every engine must show for ``sp.council``."""
+
+    @async_test
+    async def test_create_get_and_duplicate(self) -> None:
+        async with self.open_store() as sp:
+            created = await sp.council.create_run(
+                CouncilRun("r1", graph_json=GRAPH, metadata={"q": "why?"})
+            )
+            got = await sp.council.get_run("r1")
+            assert got == created
+            assert got is not None and got.status is S.RUNNING and got.graph_json == GRAPH
+            assert got.created_at is not None and got.created_at == got.updated_at
+            with pytest.raises(Conflict):
+                await sp.council.create_run(CouncilRun("r1"))
+            assert await sp.council.get_run("r1") == created
+            assert await sp.council.get_run("nobody") is None
+
+    @async_test
+    async def test_every_status_change_follows_the_machine(self) -> None:
+        async with self.open_store() as sp:
+            n = 0
+            for source, path in _PATH.items():
+                for target in S:
+                    n += 1
+                    rid = f"m{n}"
+                    await sp.council.create_run(CouncilRun(rid))
+                    for step in path:
+                        await sp.council.update_run_status(rid, step)
+                    allowed = target is source or target in TRANSITIONS[source]
+                    if allowed:
+                        await sp.council.update_run_status(rid, target)
+                        expected = target
+                    else:
+                        with pytest.raises(InvalidTransition):
+                            await sp.council.update_run_status(rid, target.value)
+                        expected = source
+                    run = await sp.council.get_run(rid)
+                    assert run is not None and run.status is expected, (source, target)
+            with pytest.raises(NotFound):
+                await sp.council.update_run_status("nobody", S.FAILED)
+
+    @async_test
+    async def test_graph_is_replaced_until_the_run_completes(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("g"))
+            await sp.council.update_graph("g", GRAPH)
+            run = await sp.council.get_run("g")
+            assert run is not None and run.graph_json == GRAPH
+            assert run.updated_at is not None and run.created_at is not None
+            assert run.updated_at >= run.created_at
+            await sp.council.update_graph("g", "[]")
+            assert (await sp.council.get_run("g")).graph_json == "[]"  # type: ignore[union-attr]
+            with pytest.raises(ValidationError):
+                await sp.council.update_graph("g", "{not json")
+            with pytest.raises(NotFound):
+                await sp.council.update_graph("nobody", GRAPH)
+            await sp.council.update_run_status("g", S.COMPLETED)
+            with pytest.raises(InvalidTransition):
+                await sp.council.update_graph("g", GRAPH)
+
+    @async_test
+    async def test_events_are_numbered_without_gaps(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("e"))
+            first = await sp.council.append_event(CouncilRunEvent("e", "start", {"x": 1}))
+            assert first.seq == 1 and first.created_at is not None
+            second = await sp.council.append_event(
+                CouncilRunEvent("e", "node", wave_index=1, seq=2)
+            )
+            assert second.seq == 2
+            with pytest.raises(Conflict):
+                await sp.council.append_event(CouncilRunEvent("e", "dup", seq=2))
+            with pytest.raises(Conflict):
+                await sp.council.append_event(CouncilRunEvent("e", "gap", seq=5))
+            events = await sp.council.list_events("e")
+            assert events == [first, second]
+            with pytest.raises(NotFound):
+                await sp.council.append_event(CouncilRunEvent("nobody", "x"))
+            with pytest.raises(NotFound):
+                await sp.council.list_events("nobody")
+
+    @async_test
+    async def test_a_completed_run_takes_no_events(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("c"))
+            await sp.council.append_event(CouncilRunEvent("c", "only"))
+            await sp.council.update_run_status("c", S.FAILED)
+            await sp.council.append_event(CouncilRunEvent("c", "failure details"))
+            await sp.council.update_run_status("c", S.RUNNING)
+            await sp.council.update_run_status("c", S.COMPLETED)
+            with pytest.raises(InvalidTransition):
+                await sp.council.append_event(CouncilRunEvent("c", "late"))
+            assert len(await sp.council.list_events("c")) == 2
+
+    @async_test
+    async def test_list_runs_newest_first_by_status(self) -> None:
+        async with self.open_store() as sp:
+            t0 = datetime(2026, 3, 1, tzinfo=UTC)
+            for i in range(5):
+                await sp.council.create_run(
+                    CouncilRun(f"r{i}", created_at=t0 + timedelta(seconds=i))
+                )
+            await sp.council.create_run(CouncilRun("tie-a", created_at=t0))
+            await sp.council.update_run_status("r1", S.FAILED)
+            await sp.council.update_run_status("r3", S.AWAITING_APPROVAL)
+            assert [r.id for r in await sp.council.list_runs()] == [
+                "r4",
+                "r3",
+                "r2",
+                "r1",
+                "tie-a",
+                "r0",
+            ]
+            assert [r.id for r in await sp.council.list_runs(S.RUNNING)] == [
+                "r4",
+                "r2",
+                "tie-a",
+                "r0",
+            ]
+            assert [r.id for r in await sp.council.list_runs("failed")] == ["r1"]
+            assert await sp.council.list_runs(S.COMPLETED) == []
+
+    @async_test
+    async def test_mark_interrupted_runs_at_boot(self) -> None:
+        async with self.open_store() as sp:
+            for rid, status in (
+                ("a", S.RUNNING),
+                ("b", S.RUNNING),
+                ("c", S.AWAITING_APPROVAL),
+                ("d", S.COMPLETED),
+                ("e", S.FAILED),
+            ):
+                await sp.council.create_run(CouncilRun(rid))
+                if status is not S.RUNNING:
+                    await sp.council.update_run_status(rid, status)
+            assert await sp.council.mark_interrupted_runs() == 2
+            statuses = {r.id: r.status for r in await sp.council.list_runs()}
+            assert statuses == {
+                "a": S.INTERRUPTED,
+                "b": S.INTERRUPTED,
+                "c": S.AWAITING_APPROVAL,
+                "d": S.COMPLETED,
+                "e": S.FAILED,
+            }
+            assert await sp.council.mark_interrupted_runs() == 0
+
+    @async_test
+    async def test_truncate_after_wave_and_continue_numbering(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("w"))
+            for wave in (0, 0, 1, 1, 2, 3, 3):
+                await sp.council.append_event(CouncilRunEvent("w", f"wave{wave}", wave_index=wave))
+            with pytest.raises(InvalidTransition):  # running: interrupt first
+                await sp.council.truncate_events_after_wave("w", 1)
+            await sp.council.update_run_status("w", S.INTERRUPTED)
+            assert await sp.council.truncate_events_after_wave("w", 1) == 3
+            events = await sp.council.list_events("w")
+            assert [(e.seq, e.wave_index) for e in events] == [(1, 0), (2, 0), (3, 1), (4, 1)]
+            assert await sp.council.truncate_events_after_wave("w", 9) == 0
+            await sp.council.update_run_status("w", S.RUNNING)
+            again = await sp.council.append_event(CouncilRunEvent("w", "redo", wave_index=2))
+            assert again.seq == 5
+            with pytest.raises(Conflict):
+                await sp.council.append_event(CouncilRunEvent("w", "old number", seq=7))
+            await sp.council.update_run_status("w", S.INTERRUPTED)
+            assert await sp.council.truncate_events_after_wave("w", 0) == 3
+            assert [e.seq for e in await sp.council.list_events("w")] == [1, 2]
+            with pytest.raises(NotFound):
+                await sp.council.truncate_events_after_wave("nobody", 0)
+            await sp.council.update_run_status("w", S.RUNNING)
+            await sp.council.update_run_status("w", S.COMPLETED)
+            with pytest.raises(InvalidTransition):
+                await sp.council.truncate_events_after_wave("w", 0)
+
+    @async_test
+    async def test_truncating_a_long_log(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("long"))
+            for i in range(250):
+                await sp.council.append_event(CouncilRunEvent("long", "e", wave_index=i // 10))
+            await sp.council.update_run_status("long", S.INTERRUPTED)
+            assert await sp.council.truncate_events_after_wave("long", 2) == 220
+            assert [e.seq for e in await sp.council.list_events("long")] == list(range(1, 31))
+
+    @async_test
+    async def test_concurrent_appenders_and_status_changes(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("busy"))
+
+            async def append(worker: int) -> int:
+                for i in range(15):
+                    await sp.council.append_event(
+                        CouncilRunEvent("busy", "tick", {"w": worker, "i": i}, wave_index=worker)
+                    )
+                return worker
+
+            async def flip(_: int) -> int:
+                wins = 0
+                for _round in range(10):
+                    try:
+                        await sp.council.update_run_status("busy", S.AWAITING_APPROVAL)
+                        wins += 1
+                    except InvalidTransition:
+                        pass
+                    await sp.council.update_run_status("busy", S.RUNNING)
+                return wins
+
+            await asyncio.gather(in_threads(append, 3), in_threads(flip, 2))
+            events = await sp.council.list_events("busy")
+            assert [e.seq for e in events] == list(range(1, 46))
+            assert sorted((e.payload["w"], e.payload["i"]) for e in events) == [
+                (w, i) for w in range(3) for i in range(15)
+            ]
+
+    @async_test
+    async def test_bad_input(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("ok"))
+            council: Any = sp.council  # the calls below break the types on purpose
+            paused: Any = "paused"
+            bad: list[Any] = [
+                lambda: council.create_run(CouncilRun("")),
+                lambda: council.create_run(CouncilRun("x", status=paused)),
+                lambda: council.create_run(CouncilRun("x", graph_json="{")),
+                lambda: council.create_run(CouncilRun("x", metadata={"s": {1}})),
+                lambda: council.create_run({"id": "x"}),
+                lambda: council.update_run_status("ok", "done"),
+                lambda: council.update_graph("ok", {"nodes": []}),
+                lambda: council.append_event(CouncilRunEvent("ok", "")),
+                lambda: council.append_event(CouncilRunEvent("ok", "t", wave_index=-1)),
+                lambda: council.append_event(CouncilRunEvent("ok", "t", seq=0)),
+                lambda: council.append_event(CouncilRunEvent("ok", "t", payload={1, 2})),
+                lambda: council.truncate_events_after_wave("ok", -1),
+                lambda: council.list_runs("unknown"),
+                lambda: council.get_run(""),
+            ]
+            for i, call in enumerate(bad):
+                with pytest.raises(ValidationError):
+                    await call()
+                    pytest.fail(f"bad call {i} was accepted")
+            assert [r.id for r in await sp.council.list_runs()] == ["ok"]
+            assert await sp.council.list_events("ok") == []
