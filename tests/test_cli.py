@@ -15,6 +15,7 @@ import pytest
 
 import stateport
 from stateport.cli import _blobs, _common, build_parser, main
+from stateport.demo import STEPS
 
 DIGEST_OF_NOTHING_STORED = "0" * 64
 
@@ -419,13 +420,17 @@ def test_demo_runs_twice_on_the_same_store(
     first, second = outputs
     for out in outputs:
         assert f"store: {url} (from --url)" in out
-        assert "[1/8] Put items" in out
+        assert f"[1/{len(STEPS)}] Put items" in out
         assert "Conflict: operation 1" in out
         assert "nothing was applied" in out
         assert "page 3 (limit 3): event#007" in out
         assert "due#2024-06-15  task#2" in out
         assert "schema version 2 of 2" in out
-        assert "done: 8 steps" in out
+        assert "append_event(seq=2) again -> Conflict" in out
+        assert "complete_run -> COMPLETED" in out
+        assert "rollback -> #3 restores #1" in out
+        assert "rollback again -> NoPreviousRelease" in out
+        assert f"done: {len(STEPS)} steps" in out
     assert "(new)" in first
     assert "already stored: deduplicated" in second
 
@@ -440,7 +445,7 @@ def test_demo_on_the_default_store(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_on_memory(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "demo", "--url", "memory://")
     assert code == 0, err
-    assert "done: 8 steps" in out
+    assert f"done: {len(STEPS)} steps" in out
 
 
 # --------------------------------------------------------------------------- exits

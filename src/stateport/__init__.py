@@ -6,7 +6,9 @@ Open a store by URL and use its ports::
 
     async with stateport.open("sqlite:///state.db") as sp:
         await sp.items.put({"pk": "dialogue#1", "sk": "meta", "title": "Hello"})
-        digest = await sp.blobs.put(b"some bytes")
+        digest = await sp.cas.put(b"some bytes")
+        run_id = await sp.runs.create_run(digest, stateport.RunMetadata("my-agent"))
+        await sp.runs.append_event(run_id, stateport.RunEvent("started"))
 
 ``stateport.sync.open`` gives the same API with blocking calls. Errors are in
 :mod:`stateport.errors`; the engine ports in :mod:`stateport.ports`; the
@@ -17,12 +19,26 @@ from . import errors, sync
 from .backends import register_backend
 from .config import DEFAULT_URL, resolve_url
 from .digest import ContentDigest
+from .domains.cas import CasStore
+from .domains.council import CouncilRepository, CouncilRun, CouncilRunEvent, CouncilRunStatus
+from .domains.releases import ReleaseMetadata, ReleaseRecord, ReleaseRegistry
+from .domains.runs import (
+    RunEvent,
+    RunId,
+    RunLedger,
+    RunMetadata,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+)
 from .errors import (
     ConfigError,
     Conflict,
     EngineError,
     IntegrityError,
     InvalidTransition,
+    NoPreviousRelease,
     NotFound,
     StateportError,
     Unavailable,
@@ -50,10 +66,15 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_URL",
     "AttrEquals",
+    "CasStore",
     "Check",
     "ConfigError",
     "Conflict",
     "ContentDigest",
+    "CouncilRepository",
+    "CouncilRun",
+    "CouncilRunEvent",
+    "CouncilRunStatus",
     "Delete",
     "EngineError",
     "Exists",
@@ -62,10 +83,22 @@ __all__ = [
     "Item",
     "ItemStore",
     "KeyRange",
+    "NoPreviousRelease",
     "NotExists",
     "NotFound",
     "Page",
     "Put",
+    "ReleaseMetadata",
+    "ReleaseRecord",
+    "ReleaseRegistry",
+    "RunEvent",
+    "RunId",
+    "RunLedger",
+    "RunMetadata",
+    "RunPage",
+    "RunRecord",
+    "RunStatus",
+    "RunSummary",
     "Stateport",
     "StateportError",
     "Unavailable",

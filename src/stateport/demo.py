@@ -15,11 +15,13 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .digest import ContentDigest
-from .errors import Conflict
+from .domains.releases import ReleaseMetadata
+from .domains.runs import RunEvent, RunMetadata, RunSummary
+from .errors import Conflict, InvalidTransition, NoPreviousRelease
 from .ports.table import KeyRange, NotExists, Put
 from .store import Stateport
 
@@ -33,6 +35,7 @@ class DemoRun:
     sp: Stateport
     out: TextIO
     run_id: str
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pk(self) -> str:
@@ -186,6 +189,62 @@ async def blob_round_trip(run: DemoRun) -> None:
     run.say(f"blobs.get({digest.short()}) -> {len(back)} bytes, verified against the digest")
     await run.sp.items.put({"pk": run.pk, "sk": "attachment#1", "blob": digest.as_str()})
     run.say(f"put ({run.pk}, attachment#1) referring to the blob by its digest")
+
+
+@step("Record an agent run: events, then completion (sp.runs)")
+async def agent_run(run: DemoRun) -> None:
+    spec = await run.sp.cas.put(b'{"agent": "researcher", "model": "small", "tools": ["search"]}')
+    run.say(f"cas.put(agent spec) -> {spec.short()}")
+    meta = RunMetadata("researcher", git_sha="0a1b2c3", tags={"demo": run.run_id})
+    run_id = await run.sp.runs.create_run(spec, meta)
+    run.state["run_id"] = run_id
+    run.state["spec"] = spec
+    run.say(f"runs.create_run -> {run_id} (RUNNING)")
+    started = time.monotonic()
+    steps = [
+        ("graph_started", {"nodes": 3}),
+        ("tool_called", {"tool": "search", "query": "durable state"}),
+        ("node_exited", {"node": "summarise", "tokens": 412}),
+    ]
+    for kind, payload in steps:
+        event = await run.sp.runs.append_event(run_id, RunEvent(kind, payload))
+        run.say(f"append_event -> seq {event.seq}  {kind}  {json.dumps(payload)}")
+    try:
+        await run.sp.runs.append_event(run_id, RunEvent("duplicate", seq=2))
+    except Conflict as e:
+        run.say(f"append_event(seq=2) again -> Conflict: {e}")
+    final = await run.sp.cas.put(b'{"answer": "use a ledger"}')
+    elapsed = int((time.monotonic() - started) * 1000)
+    await run.sp.runs.complete_run(run_id, RunSummary(len(steps), elapsed, True, final))
+    record = await run.sp.runs.get_run(run_id)
+    run.say(f"complete_run -> {record.status.value}, final state {final.short()}")
+    try:
+        await run.sp.runs.append_event(run_id, RunEvent("too_late"))
+    except InvalidTransition as e:
+        run.say(f"append_event after completion -> InvalidTransition: {e}")
+    events = await run.sp.runs.get_events(run_id)
+    run.say(f"get_events -> seqs {[e.seq for e in events]}")
+    run.say(f"see it again with: stateport runs show {run_id}  (or: runs events {run_id})")
+
+
+@step("Promote releases and roll back (sp.releases)")
+async def releases(run: DemoRun) -> None:
+    name = f"researcher-{run.run_id}"
+    first = await run.sp.cas.put(b'{"agent": "researcher", "model": "tiny"}')
+    second = run.state.get("spec") or await run.sp.cas.put(b"spec v2")
+    for digest, label in ((first, "v1"), (second, "v2")):
+        record = await run.sp.releases.promote(name, digest, ReleaseMetadata("demo", label))
+        run.say(f"promote {name} {label} -> #{record.seq} {digest.short()}")
+    back = await run.sp.releases.rollback(name)
+    run.say(f"rollback -> #{back.seq} restores #{back.restores} ({back.spec_digest.short()})")
+    try:
+        await run.sp.releases.rollback(name)
+    except NoPreviousRelease as e:
+        run.say(f"rollback again -> NoPreviousRelease: {e}")
+    run.say("history, newest first:")
+    for r in await run.sp.releases.history(name):
+        label = r.metadata.version_label
+        run.say(f"  #{r.seq} {r.action:8} {r.spec_digest.short()} {label}")
 
 
 @step("Schema version")

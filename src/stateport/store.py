@@ -78,9 +78,9 @@ class Stateport:
         return f"<Stateport {self.url}>"
 
 
-async def _open(url: str | None, migrate: bool) -> Stateport:
+async def _open(url: str | None, migrate: bool, create: bool) -> Stateport:
     resolved, _ = resolve_url(url)
-    engine = await open_engine(resolved)
+    engine = await open_engine(resolved, create=create)
     try:
         if migrate:
             await engine.migrate()
@@ -100,16 +100,17 @@ async def _open(url: str | None, migrate: bool) -> Stateport:
 class _Opening:
     """What :func:`open` returns: ``async with`` it, or ``await`` it."""
 
-    def __init__(self, url: str | None, migrate: bool) -> None:
+    def __init__(self, url: str | None, migrate: bool, create: bool) -> None:
         self._url = url
         self._migrate = migrate
+        self._create = create
         self._store: Stateport | None = None
 
     def __await__(self) -> Generator[Any, None, Stateport]:
-        return _open(self._url, self._migrate).__await__()
+        return _open(self._url, self._migrate, self._create).__await__()
 
     async def __aenter__(self) -> Stateport:
-        self._store = await _open(self._url, self._migrate)
+        self._store = await _open(self._url, self._migrate, self._create)
         return self._store
 
     async def __aexit__(
@@ -122,13 +123,15 @@ class _Opening:
             await self._store.aclose()
 
 
-def open(url: str | None = None, *, migrate: bool = True) -> _Opening:
+def open(url: str | None = None, *, migrate: bool = True, create: bool = True) -> _Opening:
     """Open the store at ``url`` (default: see :mod:`stateport.config`).
 
     ``async with stateport.open("sqlite:///state.db") as sp: ...`` or
     ``sp = await stateport.open(...)`` then ``await sp.aclose()``. Pending schema
     migrations are applied unless ``migrate=False``, in which case a database
     that needs them raises :class:`ConfigError`. Bad URLs and missing driver
-    extras raise :class:`ConfigError` before anything is created.
+    extras raise :class:`ConfigError` before anything is created. With
+    ``create=False`` a store that does not exist yet is a :class:`ConfigError`
+    instead of being created (for tools that only look).
     """
-    return _Opening(url, migrate)
+    return _Opening(url, migrate, create)

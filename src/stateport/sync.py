@@ -164,11 +164,11 @@ class SyncStateport(SyncProxy):
         self.close()
 
 
-def open(url: str | None = None, *, migrate: bool = True) -> SyncStateport:
+def open(url: str | None = None, *, migrate: bool = True, create: bool = True) -> SyncStateport:
     """Open a store for blocking use; same arguments and errors as :func:`stateport.open`."""
     portal = _Portal()
     try:
-        store: Stateport = portal.call(_open(url, migrate))
+        store: Stateport = portal.call(_open(url, migrate, create))
     except BaseException:
         portal.close()
         raise

@@ -12,6 +12,18 @@
     │   ├── get DIGEST [-o FILE]        write a blob to stdout or a file
     │   ├── ls                          digests and sizes
     │   └── verify [DIGEST...]          check blobs against their digests
+    ├── runs
+    │   ├── list [--spec D] [--status S]  runs, newest first
+    │   ├── show RUN_ID                 a run's record and summary
+    │   └── events RUN_ID [--follow]    a run's events in order (or tail them)
+    ├── releases
+    │   ├── list                        every name and its live release
+    │   ├── history NAME                a name's releases, newest first
+    │   ├── promote NAME DIGEST         make a spec digest live
+    │   └── rollback NAME               back to the release live before
+    ├── cas
+    │   ├── put FILE...                 store files, print digests
+    │   └── get DIGEST [-o FILE]        write verified content
     └── demo                            a guided tour on real data
 
 ``--url`` is accepted before or after any command; without it the URL comes
@@ -31,7 +43,7 @@ import sys
 from .. import __version__
 from ..config import DEFAULT_URL, ENV_VAR
 from ..errors import StateportError
-from . import _blobs, _db, _demo
+from . import _blobs, _db, _demo, _runs
 from ._common import CommandError, Handler
 
 __all__ = ["build_parser", "main"]
@@ -64,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _db.register(commands, common)
     _blobs.register(commands, common)
+    _runs.register(commands, common)
     _demo.register(commands, common)
     return parser
 

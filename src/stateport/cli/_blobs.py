@@ -20,7 +20,7 @@ from ..store import Stateport
 from ..store import open as open_store
 from ._common import CommandError, Progress, store_url
 
-__all__ = ["PROGRESS_THRESHOLD", "register"]
+__all__ = ["PROGRESS_THRESHOLD", "get_command", "put_command", "register"]
 
 PROGRESS_THRESHOLD = 64 * 1024 * 1024
 """Files bigger than this report progress on stderr while they are stored."""
@@ -54,7 +54,7 @@ def register(
         ),
     )
     put.add_argument("files", nargs="+", metavar="FILE", help="a file to store, or - for stdin")
-    put.set_defaults(handler=_put)
+    put.set_defaults(handler=put_command)
 
     get = sub.add_parser(
         "get",
@@ -71,7 +71,7 @@ def register(
     get.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE instead of stdout (- for stdout)"
     )
-    get.set_defaults(handler=_get)
+    get.set_defaults(handler=get_command)
 
     ls = sub.add_parser(
         "ls",
@@ -150,7 +150,7 @@ async def _put_one(sp: Stateport, name: str) -> ContentDigest:
         return await _put_stream(sp, fh, name)
 
 
-async def _put(args: argparse.Namespace) -> int:
+async def put_command(args: argparse.Namespace) -> int:
     url, _ = store_url(args)
     status = 0
     async with open_store(url) as sp:
@@ -205,7 +205,7 @@ async def _to_file(reader: BlobReader, target: Path) -> None:
         raise
 
 
-async def _get(args: argparse.Namespace) -> int:
+async def get_command(args: argparse.Namespace) -> int:
     url, _ = store_url(args)
     digest = ContentDigest(args.digest)
     async with open_store(url) as sp, sp.blobs.open(digest) as reader:
