@@ -50,6 +50,7 @@ _fast_encode = (
     else None
 )
 _decoder = json.JSONDecoder()
+_scan = _decoder.scan_once
 
 MAX_DEPTH = 32
 """How deeply lists and dicts may nest (DynamoDB's limit; it also stops cycles)."""
@@ -57,6 +58,70 @@ MAX_DEPTH = 32
 
 def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
     """Raise ValidationError unless ``value`` is a JSON value (see module doc)."""
+    limit = PORTABLE_INT_LIMIT if portable else None
+    t = type(value)
+    if t is dict:
+        if _valid_dict(value, 1, limit):
+            return
+    elif t is list:
+        if _valid_list(value, 1, limit):
+            return
+    elif _valid_scalar(value, t, limit):
+        return
+    _explain(value, portable=portable, where=where)
+
+
+def _valid_scalar(v: Any, t: type, limit: int | None) -> bool:
+    if t is str or t is bool or v is None:
+        return True
+    if t is int:
+        return limit is None or -limit < v < limit
+    if t is float:
+        return math.isfinite(v)
+    return False
+
+
+def _valid_dict(d: dict[Any, Any], depth: int, limit: int | None) -> bool:
+    """The fast check: True if valid; False sends the caller to :func:`_explain`."""
+    if depth > MAX_DEPTH + 1:
+        return False
+    for k, v in d.items():
+        if type(k) is not str:
+            return False
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is dict:
+            if not _valid_dict(v, depth + 1, limit):
+                return False
+        elif t is list:
+            if not _valid_list(v, depth + 1, limit):
+                return False
+        elif not _valid_scalar(v, t, limit):
+            return False
+    return True
+
+
+def _valid_list(items: list[Any], depth: int, limit: int | None) -> bool:
+    if depth > MAX_DEPTH + 1:
+        return False
+    for v in items:
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is dict:
+            if not _valid_dict(v, depth + 1, limit):
+                return False
+        elif t is list:
+            if not _valid_list(v, depth + 1, limit):
+                return False
+        elif not _valid_scalar(v, t, limit):
+            return False
+    return True
+
+
+def _explain(value: Any, *, portable: bool, where: str) -> None:
+    """Raise the ValidationError for an invalid ``value``, naming where it goes wrong."""
     # paths are only spelled out on error: (value, parent entry, key, depth) chains
     stack: list[tuple[Any, Any, Any, int]] = [(value, None, where, 0)]
     while stack:
@@ -98,6 +163,7 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
             f"{_path(entry)}: {t.__name__} is not a JSON value "
             "(use None, bool, int, float, str, list or dict with str keys)"
         )
+    raise AssertionError(f"{where}: the fast JSON check and the explanation disagree")
 
 
 def _path(entry: tuple[Any, Any, Any, int]) -> str:
@@ -127,9 +193,17 @@ def encode_bytes(value: Any) -> bytes:
 
 def decode(text: str | bytes) -> Any:
     """Decode JSON text produced by :func:`encode`."""
-    if isinstance(text, bytes):
+    if type(text) is not str:
         text = text.decode("utf-8")
-    return _decoder.decode(text)
+    # canonical text has no surrounding whitespace: scan it directly (the
+    # general decode() first matches whitespace at both ends)
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decoder.decode(text)  # raises the JSONDecodeError
+    if end != len(text):
+        return _decoder.decode(text)
+    return value
 
 
 def json_equal(a: Any, b: Any) -> bool:

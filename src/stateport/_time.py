@@ -35,4 +35,5 @@ def to_text(value: datetime) -> str:
 
 def from_text(text: str) -> datetime:
     """The datetime of a stored timestamp."""
-    return datetime.fromisoformat(text).astimezone(UTC)
+    value = datetime.fromisoformat(text)  # stored with a Z: already UTC
+    return value if value.tzinfo is UTC else value.astimezone(UTC)

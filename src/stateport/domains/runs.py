@@ -209,13 +209,16 @@ class RunLedger:
             raise ValidationError("append_events() takes a list of RunEvent")
         if not events:
             raise ValidationError("no events to append")
-        stamped: list[tuple[datetime, dict[str, Any]]] = []
+        now = _time.now()  # the time of every event of the batch that has none
+        now_text = _time.to_text(now)
+        stamps: list[datetime] = []
+        entries: list[dict[str, Any]] = []
         first: int | None = None
         for i, event in enumerate(events):
             if not isinstance(event, RunEvent):
                 raise ValidationError(f"event {i} is a {type(event).__name__}, not a RunEvent")
             if event.seq is not None:
-                if first is None and i == 0:
+                if i == 0:
                     first = event.seq
                 if first is None or event.seq != first + i:
                     raise ValidationError(
@@ -224,13 +227,13 @@ class RunLedger:
                     )
             elif first is not None:
                 raise ValidationError(f"event {i} has no seq but the batch's first one does")
-            stamped.append(self._event_attrs(event, i))
-        start = await self._ledger.append(
-            self._ledger_id(run_id), [attrs for _, attrs in stamped], first_seq=first
-        )
+            ts, entry = self._event_attrs(event, i, now, now_text)
+            stamps.append(ts)
+            entries.append(entry)
+        start = await self._ledger.append(self._ledger_id(run_id), entries, first_seq=first)
         return [
             RunEvent(e.kind, e.payload, start + i, ts)
-            for i, (e, (ts, _)) in enumerate(zip(events, stamped, strict=True))
+            for i, (e, ts) in enumerate(zip(events, stamps, strict=True))
         ]
 
     async def complete_run(self, run_id: str, summary: RunSummary) -> None:
@@ -398,19 +401,19 @@ class RunLedger:
         _json.check_json(data, portable=self._portable, where="metadata")
         return data
 
-    def _event_attrs(self, event: RunEvent, i: int) -> tuple[datetime, dict[str, Any]]:
+    def _event_attrs(
+        self, event: RunEvent, i: int, now: datetime, now_text: str
+    ) -> tuple[datetime, dict[str, Any]]:
         if type(event.kind) is not str or not event.kind or len(event.kind) > _MAX_KIND:
             raise ValidationError(
                 f"event {i}: kind must be a non-empty str of at most {_MAX_KIND} characters"
             )
         if event.seq is not None and (type(event.seq) is not int or event.seq < 1):
             raise ValidationError(f"event {i}: seq must be an int >= 1, got {event.seq!r}")
-        _json.check_json(event.payload, portable=self._portable, where=f"event {i} payload")
-        ts = (
-            _time.now()
-            if event.timestamp is None
-            else _time.check_datetime(event.timestamp, f"event {i} timestamp")
-        )
+        # the payload is validated (JSON, nesting, size) as the entry is stored
+        if event.timestamp is None:
+            return now, {"kind": event.kind, "payload": event.payload, "ts": now_text}
+        ts = _time.check_datetime(event.timestamp, f"event {i} timestamp")
         return ts, {"kind": event.kind, "payload": event.payload, "ts": _time.to_text(ts)}
 
     def _check_summary(self, summary: Any) -> dict[str, Any]:

@@ -301,6 +301,11 @@ class WriteOp:
     set: dict[str, Any] | None = None
     remove: tuple[str, ...] = ()
 
+    def needs_attrs(self) -> bool:
+        """Whether :func:`resolve` reads the current item's attributes (not just
+        its existence and version): a backend may skip decoding them otherwise."""
+        return self.kind == "update" or any(type(c) is AttrEquals for c in self.conditions)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

@@ -57,6 +57,7 @@ SEQ_WIDTH: Final = 20
 MAX_SEQ: Final = 10**SEQ_WIDTH - 1
 _CACHE_SIZE: Final = 4096
 _MAX_RETRIES: Final = 1000
+_PAGE: Final = 1000
 _ALL_ENTRIES: Final = KeyRange.prefix(ENTRY_PREFIX)
 
 
@@ -327,10 +328,17 @@ class Ledger:
         if after >= MAX_SEQ:
             return []
         key_range = _after(after)
-        if limit is None:
-            return [_entry(i) async for i in self.table.query_all(pk, key_range)]
-        page = await self.table.query(pk, key_range, limit=limit)
-        return [_entry(i) for i in page.items]
+        if limit is not None:
+            page = await self.table.query(pk, key_range, limit=limit)
+            return [_entry(i) for i in page.items]
+        out: list[Entry] = []
+        cursor: str | None = None
+        while True:  # page by page, without an async iterator's cost per entry
+            page = await self.table.query(pk, key_range, limit=_PAGE, cursor=cursor)
+            out.extend([_entry(i) for i in page.items])
+            if page.cursor is None:
+                return out
+            cursor = page.cursor
 
     async def iter_entries(self, stream: str, *, after: int = 0) -> AsyncIterator[Entry]:
         """Every entry with ``seq > after``, fetched page by page."""

@@ -296,6 +296,28 @@ class TablePortConformance:
             assert await t.get("p", "a") is None
 
     @async_test
+    async def test_the_first_failing_operation_is_named(self) -> None:
+        async with self.open_table() as t:
+            await t.put("p", "taken", {"v": 1})
+            await t.put("p", "other", {"v": 1})
+            for ops, first in (
+                # a create of an existing item, then a failing check
+                ([Put("p", "n1", {}, NotExists()), Put("p", "taken", {}, NotExists()),
+                  Check("p", "other", VersionEquals(9))], 1),
+                # a failing check, then a create of an existing item
+                ([Check("p", "other", VersionEquals(9)), Put("p", "taken", {}, NotExists())], 0),
+                # many creates, the last one of an existing item
+                ([*(Put("p", f"new{i}", {}, NotExists()) for i in range(20)),
+                  Put("p", "taken", {}, NotExists())], 20),
+            ):  # fmt: skip
+                with pytest.raises(Conflict) as info:
+                    await t.transact(ops)
+                assert info.value.op_index == first
+                assert await t.get("p", "n1") is None and await t.get("p", "new0") is None
+            taken = await t.get("p", "taken")
+            assert taken is not None and taken.version == 1
+
+    @async_test
     async def test_transaction_check_only(self) -> None:
         async with self.open_table() as t:
             await t.put("p", "s", {"v": 1})

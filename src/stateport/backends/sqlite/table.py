@@ -7,23 +7,30 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import _json
-from ...errors import ConfigError
+from ...errors import ConfigError, Conflict
 from ...ports.table import (
     DEFAULT_INDEXES,
     IndexSpec,
     Item,
     Limits,
+    NotExists,
     Query,
     TablePort,
     WriteOp,
     resolve,
 )
+from ._compiled import compile_guarded_insert
 from ._executor import Executor
 
 _PAGE = 4096  # each operation touches at least a page
 
 # SQLite's default SQLITE_MAX_LENGTH: the longest value a row can hold.
 SQLITE_LIMITS = Limits(1_000_000_000, None, None, None, None)
+
+
+def _inserts(op: WriteOp) -> bool:
+    """A put whose one condition is NotExists: an INSERT, refused by the primary key."""
+    return op.kind == "put" and len(op.conditions) == 1 and type(op.conditions[0]) is NotExists
 
 
 class SqliteTablePort(TablePort):
@@ -52,6 +59,8 @@ class SqliteTablePort(TablePort):
             f"SET version = sp_items.version + 1, {refresh} RETURNING version"
         )
         self._sql_bump_many = self._sql_bump.removesuffix(" RETURNING version")
+        self._sql_insert_head = f"INSERT INTO sp_items ({names})"
+        self._sql_insert = f"{self._sql_insert_head} VALUES ({marks})"
         self._sql_store = (
             f"INSERT INTO sp_items ({names}) VALUES ({marks}) ON CONFLICT (pk, sk) DO UPDATE "
             f"SET version = excluded.version, {refresh}"
@@ -73,6 +82,22 @@ class SqliteTablePort(TablePort):
         ).fetchone()
         return None if row is None else Item(pk, sk, _json.decode(row[0]), row[1])
 
+    @staticmethod
+    def _load_many(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> dict[tuple[str, str], Item]:
+        """The current items of the ops that read one, in one statement; attributes
+        are decoded only for the ops whose conditions look at them."""
+        wanted = [op for op in ops if (op.kind != "put" or op.conditions) and not _inserts(op)]
+        if not wanted:
+            return {}
+        decode = {(op.pk, op.sk) for op in wanted if op.needs_attrs()}
+        one = "SELECT pk, sk, attrs, version FROM sp_items WHERE pk = ? AND sk = ?"
+        args = [part for op in wanted for part in (op.pk, op.sk)]
+        rows = conn.execute(" UNION ALL ".join([one] * len(wanted)), args).fetchall()
+        return {
+            (pk, sk): Item(pk, sk, _json.decode(attrs) if (pk, sk) in decode else {}, version)
+            for pk, sk, attrs, version in rows
+        }
+
     async def _read(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
         load = self._load
 
@@ -82,40 +107,124 @@ class SqliteTablePort(TablePort):
         return await self._x.run(work, write=False, single=len(keys) == 1)
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
-        load, columns, store = self._load, self._columns, self._sql_store
-        bump, bump_many = self._sql_bump, self._sql_bump_many
+        load, load_many, columns, store = (
+            self._load,
+            self._load_many,
+            self._columns,
+            self._sql_store,
+        )
+        bump, bump_many, insert = self._sql_bump, self._sql_bump_many, self._sql_insert
+        size = sum(_PAGE + len(op.data or "") for op in ops if op.kind != "check")
+        if not returning and ops[-1].kind == "put" and await self._guarded_insert(ops, size):
+            return []
 
         def work(conn: sqlite3.Connection) -> list[Item | None]:
             results: list[Item | None] = []
             blind: list[tuple[Any, ...]] = []  # unconditional puts: no read needed
-            for i, op in enumerate(ops):
-                if op.kind == "put" and not op.conditions:
-                    params = (op.pk, op.sk, 1, op.data, *columns(op.index_keys))
-                    if not returning:
-                        blind.append(params)  # keys are distinct: order does not matter
+            # puts on the condition NotExists alone are inserted without a read: the
+            # primary key refuses an existing item, and that is the failed condition
+            fresh: list[tuple[Any, ...]] = []
+            fresh_ops: list[int] = []
+            current = load_many(conn, ops) if len(ops) > 1 else None
+            try:
+                for i, op in enumerate(ops):
+                    if op.kind == "put" and not op.conditions:
+                        params = (op.pk, op.sk, 1, op.data, *columns(op.index_keys))
+                        if not returning:
+                            blind.append(params)  # keys are distinct: order does not matter
+                            continue
+                        version = conn.execute(bump, params).fetchone()[0]
+                        assert op.attrs is not None
+                        results.append(Item(op.pk, op.sk, op.attrs, version))
                         continue
-                    version = conn.execute(bump, params).fetchone()[0]
-                    assert op.attrs is not None
-                    results.append(Item(op.pk, op.sk, op.attrs, version))
-                    continue
-                out = resolve(self, i, op, load(conn, op.pk, op.sk))
-                if out.write:
-                    if out.item is None:
-                        conn.execute("DELETE FROM sp_items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
-                    else:
-                        conn.execute(
-                            store,
-                            (op.pk, op.sk, out.item.version, out.data, *columns(out.index_keys)),
-                        )
-                if returning:
-                    results.append(out.item)
+                    if _inserts(op) and not returning:
+                        out = resolve(self, i, op, None)
+                        fresh.append((op.pk, op.sk, 1, out.data, *columns(out.index_keys)))
+                        fresh_ops.append(i)
+                        continue
+                    found = (
+                        load(conn, op.pk, op.sk) if current is None else current.get((op.pk, op.sk))
+                    )
+                    out = resolve(self, i, op, found)
+                    if out.write:
+                        if out.item is None:
+                            conn.execute(
+                                "DELETE FROM sp_items WHERE pk = ? AND sk = ?", (op.pk, op.sk)
+                            )
+                        else:
+                            conn.execute(
+                                store,
+                                (
+                                    op.pk,
+                                    op.sk,
+                                    out.item.version,
+                                    out.data,
+                                    *columns(out.index_keys),
+                                ),
+                            )
+                    if returning:
+                        results.append(out.item)
+                if len(fresh) == 1:
+                    try:
+                        conn.execute(insert, fresh[0])
+                    except sqlite3.IntegrityError:
+                        self._explain_insert(conn, ops, fresh_ops, len(ops))
+                        raise
+                elif fresh:
+                    # a savepoint, so that a refused row leaves the table as it was
+                    # and the explanation sees only what existed before
+                    conn.execute("SAVEPOINT sp_fresh")
+                    try:
+                        conn.executemany(insert, fresh)
+                    except sqlite3.IntegrityError:
+                        conn.execute("ROLLBACK TO sp_fresh")
+                        self._explain_insert(conn, ops, fresh_ops, len(ops))
+                        raise
+                    conn.execute("RELEASE sp_fresh")
+            except Conflict as e:
+                # an earlier insert may also have failed: the first failure is reported
+                if fresh_ops and e.op_index is not None and fresh_ops[0] < e.op_index:
+                    self._explain_insert(conn, ops, fresh_ops, e.op_index)
+                raise
             if blind:
                 conn.executemany(bump_many, blind)
             return results
 
         single = len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions
-        size = sum(_PAGE + len(op.data or "") for op in ops)
         return await self._x.run(work, write=True, single=single, size=size)
+
+    async def _guarded_insert(self, ops: Sequence[WriteOp], size: int) -> bool:
+        """Apply checks + one NotExists put as one statement (see :mod:`._compiled`).
+
+        True when it applied; False when ``ops`` do not have that shape, or a
+        condition failed, and the general path must run (and explain).
+        """
+        put = ops[-1]
+        row = (put.pk, put.sk, 1, put.data, *self._columns(put.index_keys))
+        plan = compile_guarded_insert(ops, self._sql_insert_head, row)
+        if plan is None:
+            return False
+        sql, params = plan
+
+        def guarded(conn: sqlite3.Connection) -> bool:
+            try:
+                return conn.execute(sql, params).rowcount == 1
+            except sqlite3.IntegrityError:  # the key exists
+                return False
+
+        return await self._x.run(guarded, write=True, single=True, size=size)
+
+    def _explain_insert(
+        self, conn: sqlite3.Connection, ops: Sequence[WriteOp], fresh_ops: list[int], before: int
+    ) -> None:
+        """Raise the Conflict of the first insert (before op ``before``) whose item exists."""
+        for i in fresh_ops:
+            if i >= before:
+                return
+            op = ops[i]
+            found = self._load(conn, op.pk, op.sk)
+            if found is not None:
+                resolve(self, i, op, found)  # raises: the item exists
 
     async def _query(self, query: Query) -> list[Item]:
         ix = query.index
