@@ -97,37 +97,41 @@ def test_queries_match_a_reference_model(
 
 # ---------------------------------------------------------------- differential
 
-conditions = st.sampled_from(
-    [
-        None,
-        None,
-        None,
-        stateport.Exists(),
-        stateport.NotExists(),
-        stateport.VersionEquals(1),
-        stateport.VersionEquals(2),
-        stateport.AttrEquals("v", 0),
-        stateport.AttrEquals("v", 1),
-    ]
+# values that JSON, SQL and Python each compare in their own way: 1 == 1.0 but
+# True is not 1, "1" is not 1, None is not absent, containers compare by value
+VALUES = [0, 1, 1.0, 2.5, True, False, None, "1", "x", [1], {"k": 1}]
+values = st.sampled_from(VALUES)
+real_conditions = st.one_of(
+    st.sampled_from(
+        [
+            stateport.Exists(),
+            stateport.NotExists(),
+            stateport.VersionEquals(1),
+            stateport.VersionEquals(2),
+        ]
+    ),
+    st.builds(stateport.AttrEquals, st.sampled_from(["v", "w"]), values),
 )
+conditions = st.one_of(st.none(), real_conditions)
 small_keys = st.sampled_from(["a", "b"])
 operations = st.one_of(
     st.builds(
         stateport.Put,
         small_keys,
         small_keys,
-        st.fixed_dictionaries({"v": st.integers(0, 2)}),
+        st.fixed_dictionaries({"v": values}),
         conditions,
     ),
     st.builds(
         stateport.Update,
         small_keys,
         small_keys,
-        st.fixed_dictionaries({"v": st.integers(0, 2)}),
+        st.fixed_dictionaries({"v": values}),
         st.just(()),
         conditions,
     ),
     st.builds(stateport.Delete, small_keys, small_keys, conditions),
+    st.builds(stateport.Check, small_keys, small_keys, real_conditions),
 )
 
 
@@ -135,7 +139,7 @@ async def _apply(sp: stateport.Stateport, batches: list[list[Any]]) -> list[obje
     outcomes: list[object] = []
     for ops in batches:
         try:
-            if len(ops) == 1:
+            if len(ops) == 1 and not isinstance(ops[0], stateport.Check):
                 op = ops[0]
                 if isinstance(op, stateport.Put):
                     got: object = await sp.table.put(op.pk, op.sk, op.attrs, condition=op.condition)
@@ -163,3 +167,73 @@ def test_every_engine_gives_the_same_answers(batches: list[list[Any]]) -> None:
             return await _apply(sp, batches)
 
     assert asyncio.run(run("memory://")) == asyncio.run(run("sqlite://:memory:"))
+
+
+def test_guarded_inserts_compare_values_as_every_engine_does() -> None:
+    """Every stored value against every condition value, on the shape SQLite runs
+    as one statement (checks, then one put on NotExists): memory and SQLite agree."""
+
+    async def run(url: str) -> list[object]:
+        outcomes: list[object] = []
+        async with stateport.open(url) as sp:
+            for i, stored in enumerate([*VALUES, "absent"]):
+                pk = f"p{i}"
+                attrs = {} if stored == "absent" else {"v": stored}
+                await sp.table.put(pk, "a", attrs)
+                for j, wanted in enumerate(VALUES):
+                    for cond in (
+                        stateport.AttrEquals("v", wanted),
+                        [stateport.Exists(), stateport.AttrEquals("v", wanted)],
+                    ):
+                        ops = [
+                            stateport.Check(pk, "a", cond),
+                            stateport.Put(pk, f"new{j}", {"n": j}, stateport.NotExists()),
+                        ]
+                        try:
+                            await sp.table.transact(ops)
+                            outcomes.append((i, j, "ok"))
+                            await sp.table.delete(pk, f"new{j}")
+                        except stateport.Conflict as e:
+                            outcomes.append((i, j, e.op_index))
+        return outcomes
+
+    memory, sqlite = asyncio.run(run("memory://")), asyncio.run(run("sqlite://:memory:"))
+    assert memory == sqlite
+    assert ("ok" in {o[2] for o in memory}) and (0 in {o[2] for o in memory})
+
+
+mostly_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats()
+    | st.text(max_size=3)
+    | st.sampled_from([(1, 2), {1}, b"x", object()]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 2)), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=mostly_json, portable=st.booleans())
+def test_the_fast_json_check_agrees_with_the_explaining_one(value: Any, portable: bool) -> None:
+    from stateport import _json
+
+    def outcome(check: Any) -> str | None:
+        try:
+            check(value, portable=portable, where="v")
+        except stateport.ValidationError as e:
+            return str(e)
+        return None
+
+    # the explaining walk raises a ValidationError exactly when the value is
+    # invalid; on a valid value it finds nothing to explain and says so
+    fast = outcome(_json.check_json)
+    try:
+        slow = outcome(_json._explain)
+    except AssertionError:
+        slow = None
+    assert fast == slow
