@@ -244,6 +244,32 @@ class CouncilRepositoryConformance(StoreConformance):
                 (w, i) for w in range(3) for i in range(15)
             ]
 
+    def test_runs_and_events_survive_close_and_reopen(self) -> None:
+        url = self.reopen_url()
+        if url is None:
+            pytest.skip("this engine keeps nothing after close")
+        import stateport
+
+        async def write() -> tuple[Any, list[CouncilRunEvent]]:
+            async with stateport.open(url) as sp:
+                await sp.council.create_run(CouncilRun("kept", graph_json=GRAPH))
+                for wave in (0, 1, 2):
+                    await sp.council.append_event(CouncilRunEvent("kept", "e", {"w": wave}, wave))
+                await sp.council.update_run_status("kept", S.INTERRUPTED)
+                return await sp.council.get_run("kept"), await sp.council.list_events("kept")
+
+        async def boot() -> tuple[Any, list[CouncilRunEvent], int]:
+            async with stateport.open(url) as sp:
+                run = await sp.council.get_run("kept")
+                events = await sp.council.list_events("kept")
+                await sp.council.truncate_events_after_wave("kept", 0)
+                await sp.council.update_run_status("kept", S.RUNNING)
+                nxt = await sp.council.append_event(CouncilRunEvent("kept", "redo", None, 1))
+                return run, events, nxt.seq or 0
+
+        run, events = asyncio.run(write())
+        assert asyncio.run(boot()) == (run, events, 2)
+
     @async_test
     async def test_bad_input(self) -> None:
         async with self.open_store() as sp:

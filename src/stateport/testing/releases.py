@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 from typing import Any
 
 import pytest
@@ -18,6 +19,19 @@ __all__ = ["CasStoreConformance", "ReleaseRegistryConformance"]
 
 D = [ContentDigest.from_bytes(f"spec {i}".encode()) for i in range(8)]
 BY = ReleaseMetadata("ci", version_label="v1", notes="first")
+
+
+def _promote_worker(url: str, worker: int, times: int) -> None:
+    import stateport
+
+    async def main() -> None:
+        async with stateport.open(url) as sp:
+            for i in range(times):
+                await sp.releases.promote(
+                    "shared", D[i % len(D)], ReleaseMetadata(f"p{worker}-{i}")
+                )
+
+    asyncio.run(main())
 
 
 class ReleaseRegistryConformance(StoreConformance):
@@ -139,6 +153,56 @@ class ReleaseRegistryConformance(StoreConformance):
             assert sorted(results) == sorted(d.as_str() for d in D[1:5])
             assert (await sp.releases.current("agent")).spec_digest == D[1]  # type: ignore[union-attr]
 
+    def test_processes_promoting_one_name_lose_nothing(self) -> None:
+        url = self.shared_url()
+        if url is None:
+            pytest.skip("this engine cannot be opened by several processes")
+        import stateport
+
+        processes, times = 3, 15
+        ctx = multiprocessing.get_context("spawn")
+        procs = [
+            ctx.Process(target=_promote_worker, args=(url, w, times)) for w in range(processes)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [p.exitcode for p in procs] == [0] * processes
+
+        async def history() -> list[Any]:
+            async with stateport.open(url) as sp:
+                return await sp.releases.history("shared")
+
+        records = asyncio.run(history())
+        assert [r.seq for r in records] == list(range(processes * times, 0, -1))
+        assert sorted(r.metadata.promoted_by for r in records) == sorted(
+            f"p{w}-{i}" for w in range(processes) for i in range(times)
+        )
+
+    def test_history_survives_close_and_reopen(self) -> None:
+        url = self.reopen_url()
+        if url is None:
+            pytest.skip("this engine keeps nothing after close")
+        import stateport
+
+        async def write() -> list[Any]:
+            async with stateport.open(url) as sp:
+                for i in range(3):
+                    await sp.releases.promote("agent", D[i], BY)
+                await sp.releases.rollback("agent")
+                return await sp.releases.history("agent")
+
+        async def read_and_roll_back() -> tuple[list[Any], Any]:
+            async with stateport.open(url) as sp:
+                history = await sp.releases.history("agent")
+                return history, await sp.releases.rollback("agent")
+
+        written = asyncio.run(write())
+        history, again = asyncio.run(read_and_roll_back())
+        assert history == written
+        assert (again.seq, again.spec_digest) == (5, D[0])  # the walk continues after reopening
+
     @async_test
     async def test_bad_input(self) -> None:
         async with self.open_store() as sp:
@@ -193,6 +257,22 @@ class CasStoreConformance(StoreConformance):
             async with sp.cas.open(digest) as reader:
                 got = b"".join([c async for c in reader])
             assert got == b"".join(chunks)
+
+    def test_content_survives_close_and_reopen(self) -> None:
+        url = self.reopen_url()
+        if url is None:
+            pytest.skip("this engine keeps nothing after close")
+        import stateport
+
+        async def put() -> ContentDigest:
+            async with stateport.open(url) as sp:
+                return await sp.cas.put(b"kept")
+
+        async def get(digest: ContentDigest) -> bytes:
+            async with stateport.open(url) as sp:
+                return await sp.cas.get(digest)
+
+        assert asyncio.run(get(asyncio.run(put()))) == b"kept"
 
     @async_test
     async def test_digests_are_validated(self) -> None:
