@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ValidationError
@@ -50,7 +50,7 @@ _fast_encode = (
     else None
 )
 _decoder = json.JSONDecoder()
-_scan = _decoder.scan_once
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 MAX_DEPTH = 32
 """How deeply lists and dicts may nest (DynamoDB's limit; it also stops cycles)."""
@@ -193,7 +193,7 @@ def encode_bytes(value: Any) -> bytes:
 
 def decode(text: str | bytes) -> Any:
     """Decode JSON text produced by :func:`encode`."""
-    if type(text) is not str:
+    if not isinstance(text, str):
         text = text.decode("utf-8")
     # canonical text has no surrounding whitespace: scan it directly (the
     # general decode() first matches whitespace at both ends)

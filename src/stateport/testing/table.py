@@ -300,7 +300,7 @@ class TablePortConformance:
         async with self.open_table() as t:
             await t.put("p", "taken", {"v": 1})
             await t.put("p", "other", {"v": 1})
-            for ops, first in (
+            cases: list[tuple[list[Op], int]] = [
                 # a create of an existing item, then a failing check
                 ([Put("p", "n1", {}, NotExists()), Put("p", "taken", {}, NotExists()),
                   Check("p", "other", VersionEquals(9))], 1),
@@ -309,7 +309,8 @@ class TablePortConformance:
                 # many creates, the last one of an existing item
                 ([*(Put("p", f"new{i}", {}, NotExists()) for i in range(20)),
                   Put("p", "taken", {}, NotExists())], 20),
-            ):  # fmt: skip
+            ]  # fmt: skip
+            for ops, first in cases:
                 with pytest.raises(Conflict) as info:
                     await t.transact(ops)
                 assert info.value.op_index == first
@@ -662,29 +663,28 @@ class TablePortConformance:
 
     @async_test
     async def test_watch_wakes_on_writes_to_its_partition(self) -> None:
-        async with self.open_table() as t:
-            async with t.watch("w") as watch:
-                assert not await watch.wait(0.01)  # nothing written yet
-                await t.put("other", "s", {"v": 1})
-                assert not await watch.wait(0.01)  # another partition
-                for write in (
-                    lambda: t.put("w", "a", {"v": 1}),
-                    lambda: t.update("w", "a", set={"v": 2}),
-                    lambda: t.transact([Put("w", "b", {}), Put("other", "t", {})]),
-                    lambda: t.delete("w", "b"),
-                ):
-                    await write()
-                    assert await asyncio.wait_for(watch.wait(5), 10)
-                    assert not await watch.wait(0.01)  # one wake-up per write
-                with pytest.raises(Conflict):
-                    await t.put("w", "a", {}, condition=NotExists())
-                assert not await watch.wait(0.01)  # a failed write changes nothing
-
-                def write_from_a_thread() -> None:
-                    asyncio.run(t.put("w", "c", {"v": 3}))
-
-                await asyncio.to_thread(write_from_a_thread)
+        async with self.open_table() as t, t.watch("w") as watch:
+            assert not await watch.wait(0.01)  # nothing written yet
+            await t.put("other", "s", {"v": 1})
+            assert not await watch.wait(0.01)  # another partition
+            for write in (
+                lambda: t.put("w", "a", {"v": 1}),
+                lambda: t.update("w", "a", set={"v": 2}),
+                lambda: t.transact([Put("w", "b", {}), Put("other", "t", {})]),
+                lambda: t.delete("w", "b"),
+            ):
+                await write()
                 assert await asyncio.wait_for(watch.wait(5), 10)
+                assert not await watch.wait(0.01)  # one wake-up per write
+            with pytest.raises(Conflict):
+                await t.put("w", "a", {}, condition=NotExists())
+            assert not await watch.wait(0.01)  # a failed write changes nothing
+
+            def write_from_a_thread() -> None:
+                asyncio.run(t.put("w", "c", {"v": 3}))
+
+            await asyncio.to_thread(write_from_a_thread)
+            assert await asyncio.wait_for(watch.wait(5), 10)
 
     def test_concurrent_processes_lose_no_update(self) -> None:
         url = self.shared_url()
