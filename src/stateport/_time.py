@@ -13,6 +13,8 @@ from .errors import ValidationError
 
 __all__ = ["check_datetime", "from_text", "now", "to_text"]
 
+_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"  # what isoformat() gives, at half the cost
+
 
 def now() -> datetime:
     """The current time, in UTC."""
@@ -30,7 +32,17 @@ def check_datetime(value: Any, name: str) -> datetime:
 
 def to_text(value: datetime) -> str:
     """The stored form of an aware datetime: ``2026-11-22T01:02:03.000004Z``."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return _FORMAT % (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def from_text(text: str) -> datetime:

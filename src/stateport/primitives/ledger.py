@@ -27,7 +27,6 @@ See docs/decisions/0009-ledger-and-ref-registry.md.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -112,7 +111,7 @@ class Ledger:
         self.noun = noun
         self.status_attr = status_attr
         self._prefix = f"{kind}#"
-        self._last: OrderedDict[str, int] = OrderedDict()  # stream -> last seq seen here
+        self._last: dict[str, int] = {}  # stream -> last seq seen here (a bounded cache)
 
     # ---- keys -------------------------------------------------------------
 
@@ -311,10 +310,9 @@ class Ledger:
 
     def _remember(self, stream: str, last: int) -> None:
         cache = self._last
+        if len(cache) >= _CACHE_SIZE and stream not in cache:
+            del cache[next(iter(cache))]  # the stream remembered longest ago
         cache[stream] = last
-        cache.move_to_end(stream)
-        if len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
 
     # ---- reads --------------------------------------------------------------
 
