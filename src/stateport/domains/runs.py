@@ -197,7 +197,13 @@ class RunLedger:
 
     async def append_event(self, run_id: str, event: RunEvent) -> RunEvent:
         """Append ``event`` to a RUNNING run; return it with its seq and timestamp."""
-        return (await self.append_events(run_id, [event]))[0]
+        if not isinstance(event, RunEvent):
+            raise ValidationError(f"event is a {type(event).__name__}, not a RunEvent")
+        now = _time.now()
+        ts, entry = self._event_attrs(event, 0, now, _time.to_text(now))
+        rid = self._ledger_id(run_id)
+        seq = await self._ledger.append(rid, [entry], first_seq=event.seq)
+        return RunEvent(event.kind, event.payload, seq, ts)
 
     async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> list[RunEvent]:
         """Append ``events`` in one transaction: all of them or none.
