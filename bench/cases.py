@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import stateport
 from stateport import Put
 
-WORK = Path("bench/.work")
+WORK = Path("bench/.work") / str(os.getpid())  # per run: two runs never share files
 BLOB_SIZE = 64 * 1024
 
 Items = list[tuple[str, str, dict[str, Any]]]  # (pk, sk, attrs) as a caller has them
@@ -185,7 +185,7 @@ class ItemPut(_TableCase):
 
     db = WORK / "x.db"
     raw_db = WORK / "x-raw.db"
-    url = "sqlite:///bench/.work/x.db"
+    url = f"sqlite:///{db}"
 
     def ours(self, n: int) -> float:
         return self.runner.run(self._puts(self._items("ours", n)))
@@ -225,7 +225,7 @@ class Transact100(_TableCase):
 
     db = WORK / "t.db"
     raw_db = WORK / "t-raw.db"
-    url = "sqlite:///bench/.work/t.db"
+    url = f"sqlite:///{db}"
 
     def _batches(self, side: str, n: int) -> list[Items]:
         items = self._items(side, n)
@@ -307,7 +307,7 @@ class BlobPut64kDurable(SpeedCase):
     quick_ops = 100
 
     db = WORK / "b.db"
-    url = "sqlite:///bench/.work/b.db?durability=full&blobs=bench/.work/objects"
+    url = f"sqlite:///{db}?durability=full&blobs={WORK / 'objects'}"
     raw_root = WORK / "raw-objects"
     warm_ops = 2000
 

@@ -722,6 +722,8 @@ class TablePort(ABC):
     def _conditions(self, raw: Any, i: int) -> tuple[Condition, ...]:
         if raw is None:
             return ()
+        if type(raw) is NotExists or type(raw) is Exists:  # the common cases, nothing to check
+            return (raw,)
         conds = (raw,) if isinstance(raw, _CONDITION_TYPES) else raw
         if not isinstance(conds, (tuple, list)):
             raise ValidationError(f"operation {i}: condition must be a Condition or a list of them")

@@ -114,7 +114,12 @@ class SqliteTablePort(TablePort):
             self._sql_store,
         )
         bump, bump_many, insert = self._sql_bump, self._sql_bump_many, self._sql_insert
-        size = sum(_PAGE + len(op.data or "") for op in ops if op.kind != "check")
+        # log pages the commit adds, estimated: a page at least; rows of one
+        # transaction share pages (a quarter page each at least: rows written
+        # together are usually neighbours, but may each land on their own page)
+        size = max(
+            _PAGE, sum(max(len(op.data or "") + 64, _PAGE // 4) for op in ops if op.kind != "check")
+        )
         if not returning and ops[-1].kind == "put" and await self._guarded_insert(ops, size):
             return []
 
@@ -138,8 +143,9 @@ class SqliteTablePort(TablePort):
                         results.append(Item(op.pk, op.sk, op.attrs, version))
                         continue
                     if _inserts(op) and not returning:
-                        out = resolve(self, i, op, None)
-                        fresh.append((op.pk, op.sk, 1, out.data, *columns(out.index_keys)))
+                        # what resolve() gives for an absent item: version 1, the op's
+                        # data; if the item exists, the INSERT fails and resolve explains
+                        fresh.append((op.pk, op.sk, 1, op.data, *columns(op.index_keys)))
                         fresh_ops.append(i)
                         continue
                     found = (
