@@ -16,14 +16,6 @@ from stateport.cli import main
 SPEC = ContentDigest.from_bytes(b"cli spec")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("STATEPORT_URL", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-
-
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/s.db"
@@ -69,9 +61,7 @@ def test_runs_list_show_events(capsys: pytest.CaptureFixture[str], url: str) -> 
     assert [json.loads(line)["kind"] for line in out.splitlines()] == ["b"]
 
 
-def test_runs_events_follow_ends_with_the_run(
-    capsys: pytest.CaptureFixture[str], url: str
-) -> None:
+def test_runs_events_follow_ends_with_the_run(capsys: pytest.CaptureFixture[str], url: str) -> None:
     rid = make_runs(url, 2)[1]
 
     def finish_later() -> None:

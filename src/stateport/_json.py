@@ -81,23 +81,24 @@ def _valid_scalar(v: Any, t: type, limit: int | None) -> bool:
     return False
 
 
+def _valid_value(v: Any, depth: int, limit: int | None) -> bool:
+    """The fast check of one value inside a container at ``depth``: True if valid;
+    False sends the caller to :func:`_explain`."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return True
+    if t is dict:
+        return _valid_dict(v, depth + 1, limit)
+    if t is list:
+        return _valid_list(v, depth + 1, limit)
+    return _valid_scalar(v, t, limit)
+
+
 def _valid_dict(d: dict[Any, Any], depth: int, limit: int | None) -> bool:
-    """The fast check: True if valid; False sends the caller to :func:`_explain`."""
     if depth > MAX_DEPTH + 1:
         return False
-    for k, v in d.items():
-        if type(k) is not str:
-            return False
-        t = type(v)
-        if t is str or t is bool or v is None:
-            continue
-        if t is dict:
-            if not _valid_dict(v, depth + 1, limit):
-                return False
-        elif t is list:
-            if not _valid_list(v, depth + 1, limit):
-                return False
-        elif not _valid_scalar(v, t, limit):
+    for k, v in d.items():  # noqa: SIM110 - a loop costs less than all() of a generator
+        if type(k) is not str or not _valid_value(v, depth, limit):
             return False
     return True
 
@@ -105,17 +106,8 @@ def _valid_dict(d: dict[Any, Any], depth: int, limit: int | None) -> bool:
 def _valid_list(items: list[Any], depth: int, limit: int | None) -> bool:
     if depth > MAX_DEPTH + 1:
         return False
-    for v in items:
-        t = type(v)
-        if t is str or t is bool or v is None:
-            continue
-        if t is dict:
-            if not _valid_dict(v, depth + 1, limit):
-                return False
-        elif t is list:
-            if not _valid_list(v, depth + 1, limit):
-                return False
-        elif not _valid_scalar(v, t, limit):
+    for v in items:  # noqa: SIM110 - a loop costs less than all() of a generator
+        if not _valid_value(v, depth, limit):
             return False
     return True
 

@@ -54,3 +54,21 @@ async def in_threads(work: Callable[[int], Coroutine[Any, Any, Any]], threads: i
     if errors:
         raise errors[0]
     return results
+
+
+def in_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+    """Run ``target(*a)`` for each ``a`` in ``args``, each in a fresh (spawned)
+    process, all at once; fail unless every one exits cleanly within two minutes."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=a) for a in args]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    codes = [p.exitcode for p in procs]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    assert codes == [0] * len(procs), f"worker processes exited with {codes}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import multiprocessing
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from ..digest import ContentDigest
 from ..domains.releases import ReleaseMetadata
 from ..errors import NoPreviousRelease, NotFound, ValidationError
-from ._support import async_test, in_threads
+from ._support import async_test, in_processes, in_threads
 from .store import StoreConformance
 
 __all__ = ["CasStoreConformance", "ReleaseRegistryConformance"]
@@ -160,15 +159,7 @@ class ReleaseRegistryConformance(StoreConformance):
         import stateport
 
         processes, times = 3, 15
-        ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_promote_worker, args=(url, w, times)) for w in range(processes)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-        assert [p.exitcode for p in procs] == [0] * processes
+        in_processes(_promote_worker, [(url, w, times) for w in range(processes)])
 
         async def history() -> list[Any]:
             async with stateport.open(url) as sp:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from ..domains.runs import (
     RunSummary,
 )
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
-from ._support import async_test, in_threads
+from ._support import async_test, in_processes, in_threads
 from .store import StoreConformance
 
 __all__ = ["RunLedgerConformance"]
@@ -371,16 +370,7 @@ class RunLedgerConformance(StoreConformance):
 
         run_id = asyncio.run(create())
         processes, times = 3, 30
-        ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_append_worker, args=(url, run_id, w, times))
-            for w in range(processes)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-        assert [p.exitcode for p in procs] == [0] * processes
+        in_processes(_append_worker, [(url, run_id, w, times) for w in range(processes)])
 
         async def check() -> None:
             async with stateport.open(url) as sp:

@@ -9,7 +9,6 @@ engine as an ordinary pytest item. Override
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -32,7 +31,7 @@ from ..ports.table import (
     Update,
     VersionEquals,
 )
-from ._support import async_test
+from ._support import async_test, in_processes
 
 __all__ = ["TablePortConformance", "increment"]
 
@@ -691,16 +690,7 @@ class TablePortConformance:
         if url is None:
             pytest.skip("this engine cannot be opened by several processes")
         processes, times = 3, 40
-        ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_process_worker, args=(url, "mp", w, times))
-            for w in range(processes)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-        assert [p.exitcode for p in procs] == [0] * processes
+        in_processes(_process_worker, [(url, "mp", w, times) for w in range(processes)])
 
         async def check() -> None:
             import stateport
