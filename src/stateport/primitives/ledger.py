@@ -60,9 +60,15 @@ _PAGE: Final = 1000
 _ALL_ENTRIES: Final = KeyRange.prefix(ENTRY_PREFIX)
 
 
+_ENTRY_FORMAT: Final = f"{ENTRY_PREFIX}%0{SEQ_WIDTH}d"
+_OPEN: Final = AttrEquals("open", True)
+_EXISTS: Final = Exists()
+_ABSENT: Final = NotExists()
+
+
 def entry_sk(seq: int) -> str:
     """The sort key of entry ``seq``: fixed width, so byte order is numeric order."""
-    return f"{ENTRY_PREFIX}{seq:0{SEQ_WIDTH}d}"
+    return _ENTRY_FORMAT % seq
 
 
 def _after(seq: int) -> KeyRange:
@@ -129,11 +135,11 @@ class Ledger:
 
     def create_op(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> Put:
         """The operation that creates the head of ``stream`` (fails if it exists)."""
-        return Put(self.pk(stream), HEAD_SK, {**attrs, "open": open}, NotExists())
+        return Put(self.pk(stream), HEAD_SK, {**attrs, "open": open}, _ABSENT)
 
     def entry_op(self, stream: str, seq: int, attrs: Mapping[str, Any]) -> Put:
         """The operation that writes entry ``seq`` (fails if it exists)."""
-        return Put(self.pk(stream), entry_sk(seq), attrs, NotExists())
+        return Put(self.pk(stream), entry_sk(seq), attrs, _ABSENT)
 
     async def create(
         self,
@@ -255,22 +261,20 @@ class Ledger:
         *,
         fixed: bool,
     ) -> int:
-        open_ = AttrEquals("open", True)
         ops: list[Op] = [
-            Update(pk, HEAD_SK, head_set, condition=open_)
+            Update(pk, HEAD_SK, head_set, condition=_OPEN)
             if head_set
-            else Check(pk, HEAD_SK, open_)
+            else Check(pk, HEAD_SK, _OPEN)
         ]
         if first > 1:
-            prev: list[Condition] = [Exists()]
+            prev: Condition | list[Condition] = _EXISTS
             if expect_prev:
-                prev.extend(AttrEquals(k, v) for k, v in expect_prev.items())
+                prev = [_EXISTS, *(AttrEquals(k, v) for k, v in expect_prev.items())]
             ops.append(Check(pk, entry_sk(first - 1), prev))
         elif expect_prev:
             raise ValidationError("expect_prev needs an entry before the first one")
         first_put = len(ops)
-        absent = NotExists()
-        ops.extend(Put(pk, entry_sk(first + i), attrs, absent) for i, attrs in enumerate(entries))
+        ops.extend(Put(pk, entry_sk(first + i), attrs, _ABSENT) for i, attrs in enumerate(entries))
         ops.extend(extra_ops)
         try:
             await self.table.transact(ops)
