@@ -21,6 +21,14 @@ from typing import Any, TextIO
 from .digest import ContentDigest
 from .domains.releases import ReleaseMetadata
 from .domains.runs import RunEvent, RunMetadata, RunSummary
+from .domains.work import (
+    DependencyCycle,
+    Feature,
+    FeatureState,
+    WorkPackage,
+    WpDependency,
+    WpState,
+)
 from .errors import Conflict, InvalidTransition, NoPreviousRelease
 from .ports.table import KeyRange, NotExists, Put
 from .store import Stateport
@@ -243,8 +251,7 @@ async def releases(run: DemoRun) -> None:
         run.say(f"rollback again -> NoPreviousRelease: {e}")
     run.say("history, newest first:")
     for r in await run.sp.releases.history(name):
-        label = r.metadata.version_label
-        run.say(f"  #{r.seq} {r.action:8} {r.spec_digest.short()} {label}")
+        run.say(f"  #{r.seq} {r.action:8} {r.spec_digest.short()} {r.metadata.version_label}")
 
 
 @step("Schema version")
@@ -252,6 +259,57 @@ async def schema_version(run: DemoRun) -> None:
     status = await run.sp.schema_version()
     applied = ", ".join(f"{m.version} {m.name}" for m in status.applied) or "none"
     run.say(f"schema version {status.current} of {status.latest} (applied: {applied})")
+
+
+@step("Carry a feature through its states, with work packages (sp.work)")
+async def work_feature(run: DemoRun) -> None:
+    work = run.sp.work
+    slug = f"demo-{run.run_id}"
+    fid = await work.create_feature(Feature(slug=slug, friendly_name="Demo: user login"))
+    run.say(f"create_feature({slug!r}) -> id {fid}, state SPECIFY")
+    ids = []
+    for seq, title in enumerate(("Schema", "API", "UI"), 1):
+        ids.append(
+            await work.create_work_package(WorkPackage(feature_id=fid, sequence=seq, title=title))
+        )
+    await work.add_wp_dependency(WpDependency(wp_id=ids[1], depends_on=ids[0]))
+    await work.add_wp_dependency(WpDependency(wp_id=ids[2], depends_on=ids[1]))
+    run.say("3 work packages: API depends on Schema, UI on API")
+    try:
+        await work.add_wp_dependency(WpDependency(wp_id=ids[0], depends_on=ids[2]))
+    except DependencyCycle as e:
+        run.say(f"Schema -> UI refused: {e}")
+    else:
+        raise RuntimeError("a dependency cycle was accepted")
+    for st in (FeatureState.PLAN, FeatureState.IMPLEMENT):
+        await work.update_feature_state(fid, st, actor="demo")
+    ready = [wp.title for wp in await work.get_ready_wps(fid)]
+    run.say(f"feature at IMPLEMENT; ready to start: {ready}")
+    for wp in ids:
+        for wp_state in (WpState.DOING, WpState.FOR_REVIEW, WpState.DONE):
+            await work.update_wp_state(wp, wp_state, actor="demo-agent")
+    try:
+        await work.update_feature_state(fid, FeatureState.DONE, actor="demo")
+    except InvalidTransition as e:
+        run.say(f"IMPLEMENT -> DONE refused: {e}")
+    for st in (FeatureState.REVIEW, FeatureState.DONE):
+        await work.update_feature_state(fid, st, actor="demo")
+    run.say("every package DONE; feature moved REVIEW -> DONE")
+
+
+@step("Verify the feature's hash-chained audit trail (sp.work)")
+async def work_audit(run: DemoRun) -> None:
+    work = run.sp.work
+    feature = await work.require_feature(f"demo-{run.run_id}")
+    trail = await work.get_audit_trail(feature.id)
+    for e in trail[:3]:
+        run.say(f"#{e.seq} {e.transition:<28} {e.hash.hex()[:12]} <- {e.prev_hash.hex()[:12]}")
+    run.say(f"... {len(trail)} entries in all, each written with its state change")
+    result = await work.verify_audit_chain(feature.id)
+    if not result.ok:
+        raise RuntimeError(f"the audit chain does not verify: {result.describe()}")
+    run.say(f"verify_audit_chain -> {result.describe()}")
+    run.say(f"export it with: stateport audit head --feature {feature.slug}")
 
 
 # --------------------------------------------------------------------------- running

@@ -12,6 +12,7 @@ from .domains.cas import CasStore
 from .domains.council import CouncilRepository
 from .domains.releases import ReleaseRegistry
 from .domains.runs import RunLedger
+from .domains.work import WorkStore
 from .errors import ConfigError
 from .items import ItemStore
 from .ports.blob import BlobPort
@@ -30,7 +31,9 @@ class Stateport:
     * ``sp.cas`` — content-addressed storage (the ``CasStore`` port);
     * ``sp.runs`` — runs and their ordered events (the ``RunLedger`` port);
     * ``sp.releases`` — promote and roll back releases (the ``ReleaseRegistry`` port);
-    * ``sp.council`` — orchestrator runs, waves and rewind (the ``CouncilRepository`` port).
+    * ``sp.council`` — orchestrator runs, waves and rewind (the ``CouncilRepository`` port);
+    * ``sp.work`` — features, work packages and their hash-chained audit trail (the
+      ``StoragePort``).
 
     Safe to share between tasks, threads and event loops. Close it with
     ``await sp.aclose()`` or by leaving ``async with``.
@@ -46,6 +49,7 @@ class Stateport:
         self.runs = RunLedger(engine.table)
         self.releases = ReleaseRegistry(engine.table)
         self.council = CouncilRepository(engine.table)
+        self.work = WorkStore(engine.table)
 
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:
         """Apply pending schema migrations (see ``stateport db migrate``)."""

@@ -24,6 +24,14 @@
     ├── cas
     │   ├── put FILE...                 store files, print digests
     │   └── get DIGEST [-o FILE]        write verified content
+    ├── work
+    │   ├── features [--state S]        features by id
+    │   ├── wps SLUG                    a feature's work packages and dependencies
+    │   ├── ready SLUG                  work packages ready to start
+    │   └── audit SLUG                  a feature's audit trail, in chain order
+    ├── audit
+    │   ├── verify [--feature SLUG] [--head FILE]  recompute chains; 1 if tampered
+    │   └── head --feature SLUG [-o FILE]          export a verified chain head
     └── demo                            a guided tour on real data
 
 ``--url`` is accepted before or after any command; without it the URL comes
@@ -43,7 +51,7 @@ import sys
 from .. import __version__
 from ..config import DEFAULT_URL, ENV_VAR
 from ..errors import StateportError
-from . import _blobs, _db, _demo, _runs
+from . import _audit, _blobs, _db, _demo, _runs, _work
 from ._common import CommandError, Handler
 
 __all__ = ["build_parser", "main"]
@@ -77,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db.register(commands, common)
     _blobs.register(commands, common)
     _runs.register(commands, common)
+    _work.register(commands, common)
+    _audit.register(commands, common)
     _demo.register(commands, common)
     return parser
 

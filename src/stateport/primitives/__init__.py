@@ -2,12 +2,36 @@
 
 * :class:`Ledger` — ordered, sequenced, stateful streams (runs, council runs,
   audit trails);
-* :class:`RefRegistry` — named pointers with an append-only history (releases).
+* :class:`RefRegistry` — named pointers with an append-only history (releases);
+* :mod:`~stateport.primitives.chain` — hash chains: a length-prefixed canonical
+  encoding, link hashes and verification against a head (audit trails).
 
 They import the ports only, never a backend.
 """
 
+from .chain import (
+    GENESIS,
+    ChainCodec,
+    ChainHead,
+    ChainVerification,
+    ChainVerifier,
+    encode_fields,
+    link_hash,
+)
 from .ledger import Entry, HeadChange, Ledger
 from .refs import Ref, RefRegistry
 
-__all__ = ["Entry", "HeadChange", "Ledger", "Ref", "RefRegistry"]
+__all__ = [
+    "GENESIS",
+    "ChainCodec",
+    "ChainHead",
+    "ChainVerification",
+    "ChainVerifier",
+    "Entry",
+    "HeadChange",
+    "Ledger",
+    "Ref",
+    "RefRegistry",
+    "encode_fields",
+    "link_hash",
+]

@@ -10,7 +10,7 @@ hook; every test becomes an ordinary pytest item run against your engine::
         def open_table(self, *, portable=True):
             return table_of(f"mydb://test?portable={str(portable).lower()}")
 
-The domain ports (runs, releases, CAS, council, ...) are tested through a
+The domain ports (runs, releases, CAS, council, work tracking, ...) are tested through a
 whole store: subclass e.g. :class:`RunLedgerConformance` and implement
 :meth:`StoreConformance.open_store` (and ``shared_url`` for the multi-process
 tests). No async pytest plugin is needed. Tests that need a capability the
@@ -23,6 +23,7 @@ from .releases import CasStoreConformance, ReleaseRegistryConformance
 from .runs import RunLedgerConformance
 from .store import StoreConformance
 from .table import TablePortConformance, increment, table_of
+from .work import WorkStoreConformance
 
 __all__ = [
     "BlobPortConformance",
@@ -32,6 +33,7 @@ __all__ = [
     "RunLedgerConformance",
     "StoreConformance",
     "TablePortConformance",
+    "WorkStoreConformance",
     "increment",
     "table_of",
 ]

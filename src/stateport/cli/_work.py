@@ -1,0 +1,182 @@
+"""``stateport work``: features, work packages, the ready set and audit trails."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TypeAlias
+
+from .. import _time
+from ..domains.work import Feature, FeatureState, WorkPackage
+from ..store import Stateport
+from ..store import open as open_store
+from ._common import store_url
+
+__all__ = ["feature_of", "register"]
+
+Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def register(commands: Sub, common: argparse.ArgumentParser) -> None:
+    work = commands.add_parser(
+        "work",
+        parents=[common],
+        help="features, work packages, the ready set and audit trails",
+        description="Work tracking (sp.work): look at features and their work packages.",
+    )
+    sub = work.add_subparsers(
+        title="commands", dest="work_command", required=True, metavar="COMMAND"
+    )
+
+    features = sub.add_parser(
+        "features",
+        parents=[common],
+        help="list features",
+        description="List features by id: id, slug, state and name.",
+    )
+    features.add_argument(
+        "--state", choices=[s.value for s in FeatureState], help="only features in this state"
+    )
+    _json_flag(features)
+    features.set_defaults(handler=_features)
+
+    wps = sub.add_parser(
+        "wps",
+        parents=[common],
+        help="list the work packages of a feature",
+        description="List a feature's work packages by sequence, with their dependencies.",
+    )
+    wps.add_argument("feature", metavar="SLUG", help="the feature's slug")
+    _json_flag(wps)
+    wps.set_defaults(handler=_wps)
+
+    ready = sub.add_parser(
+        "ready",
+        parents=[common],
+        help="work packages ready to start",
+        description="PLANNED work packages of a feature whose dependencies are all DONE.",
+    )
+    ready.add_argument("feature", metavar="SLUG", help="the feature's slug")
+    _json_flag(ready)
+    ready.set_defaults(handler=_ready)
+
+    audit = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="the audit trail of a feature",
+        description=(
+            "A feature's audit trail in chain order: seq, time, actor, transition and "
+            "the first digits of each entry's hash. Check it with 'stateport audit verify'."
+        ),
+    )
+    audit.add_argument("feature", metavar="SLUG", help="the feature's slug")
+    _json_flag(audit)
+    audit.set_defaults(handler=_audit)
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON, one object per line")
+
+
+async def feature_of(sp: Stateport, slug: str) -> Feature:
+    """The feature with this slug (NotFound otherwise)."""
+    return await sp.work.require_feature(slug)
+
+
+def _when(value: Any) -> str | None:
+    return None if value is None else _time.to_text(value)
+
+
+def _wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
+    out = {
+        "id": wp.id,
+        "sequence": wp.sequence,
+        "title": wp.title,
+        "state": wp.state.value,
+        "agent_id": wp.agent_id,
+        "pr_url": wp.pr_url,
+        "file_scope": list(wp.file_scope),
+    }
+    if deps is not None:
+        out["depends_on"] = deps
+    return out
+
+
+async def _features(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    async with open_store(url) as sp:
+        found = (
+            await sp.work.list_features_by_state(args.state)
+            if args.state
+            else await sp.work.list_all_features()
+        )
+        for f in found:
+            if args.json:
+                row = {
+                    "id": f.id,
+                    "slug": f.slug,
+                    "friendly_name": f.friendly_name,
+                    "state": f.state.value,
+                    "target_branch": f.target_branch,
+                    "created_at": _when(f.created_at),
+                    "updated_at": _when(f.updated_at),
+                }
+                print(json.dumps(row, sort_keys=True))
+            else:
+                print(f"{f.id:>5}  {f.slug:<24} {f.state.value:<10} {f.friendly_name}")
+    return 0
+
+
+async def _wps(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    async with open_store(url) as sp:
+        feature = await feature_of(sp, args.feature)
+        for wp in await sp.work.list_wps_by_feature(feature.id):
+            deps = [d.depends_on for d in await sp.work.get_wp_dependencies(wp.id)]
+            if args.json:
+                print(json.dumps(_wp_dict(wp, deps), sort_keys=True))
+            else:
+                after = f"  (after {', '.join(map(str, deps))})" if deps else ""
+                print(f"WP{wp.sequence:02d}  id {wp.id:<5} {wp.state.value:<10} {wp.title}{after}")
+    return 0
+
+
+async def _ready(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    async with open_store(url) as sp:
+        feature = await feature_of(sp, args.feature)
+        for wp in await sp.work.get_ready_wps(feature.id):
+            if args.json:
+                print(json.dumps(_wp_dict(wp), sort_keys=True))
+            else:
+                print(f"WP{wp.sequence:02d}  id {wp.id:<5} {wp.title}")
+    return 0
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    url, _ = store_url(args)
+    async with open_store(url) as sp:
+        feature = await feature_of(sp, args.feature)
+        async for e in sp.work.iter_audit_trail(feature.id):
+            if args.json:
+                row = {
+                    "id": e.id,
+                    "seq": e.seq,
+                    "feature_id": e.feature_id,
+                    "wp_id": e.wp_id,
+                    "wp_sequence": e.wp_sequence,
+                    "timestamp": _when(e.timestamp),
+                    "actor": e.actor,
+                    "transition": e.transition,
+                    "evidence_refs": list(e.evidence_refs),
+                    "prev_hash": e.prev_hash.hex(),
+                    "hash": e.hash.hex(),
+                }
+                print(json.dumps(row, sort_keys=True))
+            else:
+                refs = f"  [{', '.join(e.evidence_refs)}]" if e.evidence_refs else ""
+                print(
+                    f"{e.seq:>5}  {_when(e.timestamp)}  {e.actor:<16} "
+                    f"{e.transition}{refs}  {e.hash.hex()[:16]}"
+                )
+    return 0

@@ -1,0 +1,773 @@
+"""Conformance tests for work tracking (``sp.work``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import multiprocessing
+import struct
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ..domains.work import (
+    AUDIT_FIELDS,
+    AUDIT_SCHEMA,
+    AuditEntry,
+    ClockOrder,
+    DependencyCycle,
+    DependencyType,
+    DeviceNode,
+    Evidence,
+    Feature,
+    FeatureState,
+    GovernanceContract,
+    Metric,
+    PolicyRule,
+    SyncDirection,
+    SyncMapping,
+    VectorClock,
+    WorkPackage,
+    WorkStore,
+    WpDependency,
+    WpState,
+)
+from ..errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    StateportError,
+    ValidationError,
+)
+from ..primitives.chain import GENESIS, ChainHead
+from ._support import async_test, in_threads
+from .store import StoreConformance
+
+__all__ = ["WorkStoreConformance", "recompute_audit_hash"]
+
+FORWARD = [FeatureState.PLAN, FeatureState.IMPLEMENT, FeatureState.REVIEW, FeatureState.DONE]
+WP_FORWARD = [WpState.DOING, WpState.FOR_REVIEW, WpState.DONE]
+
+
+def recompute_audit_hash(entry: AuditEntry) -> bytes:
+    """The hash of an audit entry, computed from docs/decisions/0016-audit-chain.md alone
+    (no stateport code): each field as u32 name length, name, tag, then the value."""
+
+    def u32(n: int) -> bytes:
+        return struct.pack(">I", n)
+
+    def field(name: str, value: Any) -> bytes:
+        head = u32(len(name.encode())) + name.encode()
+        if value is None:
+            return head + b"\x00"
+        if isinstance(value, int):
+            digits = str(value).encode()
+            return head + b"\x01" + u32(len(digits)) + digits
+        if isinstance(value, str):
+            raw = value.encode()
+            return head + b"\x02" + u32(len(raw)) + raw
+        out = head + b"\x04" + u32(len(value))
+        for s in value:
+            out += u32(len(s.encode())) + s.encode()
+        return out
+
+    assert entry.timestamp is not None
+    stamp = entry.timestamp.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    values = [
+        AUDIT_SCHEMA,
+        entry.id,
+        entry.feature_id,
+        entry.seq,
+        entry.wp_id,
+        entry.wp_sequence,
+        stamp,
+        entry.actor,
+        entry.transition,
+        list(entry.evidence_refs),
+    ]
+    message = b"".join(field(n, v) for n, v in zip(AUDIT_FIELDS, values, strict=True))
+    return hashlib.sha256(message + entry.prev_hash).digest()
+
+
+async def _feature(work: WorkStore, slug: str = "001-login") -> int:
+    return await work.create_feature(Feature(slug=slug, friendly_name=f"Feature {slug}"))
+
+
+async def _wps(work: WorkStore, fid: int, n: int) -> list[int]:
+    return [
+        await work.create_work_package(WorkPackage(feature_id=fid, sequence=i, title=f"WP {i}"))
+        for i in range(1, n + 1)
+    ]
+
+
+async def _finish(work: WorkStore, wp: int) -> None:
+    for st in WP_FORWARD:
+        await work.update_wp_state(wp, st, actor="tester")
+
+
+def _race_worker(url: str, fid: int, worker: int, out: Any, step: Any) -> None:
+    import stateport
+
+    async def main() -> list[str]:
+        won = []
+        async with stateport.open(url) as sp:
+            for st in FORWARD:
+                step.wait(timeout=60)  # every process tries each move at the same time
+                try:
+                    await sp.work.update_feature_state(fid, st, actor=f"proc-{worker}")
+                except InvalidTransition:
+                    continue
+                won.append(st.value)
+        return won
+
+    out.put((worker, asyncio.run(main())))
+
+
+class WorkStoreConformance(StoreConformance):
+    """What every engine must show for ``sp.work``."""
+
+    # ------------------------------------------------------------ features
+
+    @async_test
+    async def test_create_and_get_feature(self) -> None:
+        async with self.open_store() as sp:
+            before = datetime.now(UTC)
+            fid = await _feature(sp.work)
+            by_id = await sp.work.get_feature_by_id(fid)
+            by_slug = await sp.work.get_feature_by_slug("001-login")
+            assert by_id is not None and by_id == by_slug
+            assert by_id.id == fid and by_id.state is FeatureState.SPECIFY
+            assert by_id.target_branch == "main"
+            assert by_id.created_at is not None and by_id.created_at >= before
+            assert await sp.work.get_feature_by_id(fid + 100) is None
+            assert await sp.work.get_feature_by_slug("nope") is None
+            assert await _feature(sp.work, "002-other") == fid + 1
+
+    @async_test
+    async def test_duplicate_slug_is_a_conflict(self) -> None:
+        async with self.open_store() as sp:
+            await _feature(sp.work)
+            with pytest.raises(Conflict, match="001-login"):
+                await _feature(sp.work)
+            assert len(await sp.work.list_all_features()) == 1
+
+    @async_test
+    async def test_bad_feature_input_is_rejected_and_writes_nothing(self) -> None:
+        async with self.open_store() as sp:
+            bad: list[Any] = [
+                Feature(slug="", friendly_name="x"),
+                Feature(slug="a", friendly_name="  "),
+                Feature(slug="a", friendly_name="x", state="LATER"),  # type: ignore[arg-type]
+                Feature(slug="a", friendly_name="x", state=FeatureState.DONE),
+                Feature(slug=" a", friendly_name="x"),
+                Feature(slug="a", friendly_name="x", target_branch=""),
+                {"slug": "a"},
+            ]
+            for f in bad:
+                with pytest.raises(ValidationError):
+                    await sp.work.create_feature(f)
+            assert await sp.work.list_all_features() == []
+            wrongs: list[Any] = [0, -1, True, "1", 2**63]
+            for wrong in wrongs:
+                with pytest.raises(ValidationError):
+                    await sp.work.get_feature_by_id(wrong)
+
+    @async_test
+    async def test_feature_state_machine_is_enforced(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            with pytest.raises(InvalidTransition, match="SPECIFY"):
+                await w.update_feature_state(fid, FeatureState.IMPLEMENT, actor="ada")
+            with pytest.raises(InvalidTransition):
+                await w.update_feature_state(fid, FeatureState.SPECIFY, actor="ada")
+            await w.update_feature_state(fid, "PLAN", actor="ada")
+            await w.update_feature_state(fid, FeatureState.SPECIFY, actor="ada")  # back one
+            for st in FORWARD:
+                await w.update_feature_state(fid, st, actor="ada")
+            for st in FeatureState:
+                with pytest.raises(InvalidTransition, match="DONE is final"):
+                    await w.update_feature_state(fid, st, actor="ada")
+            trail = await w.get_audit_trail(fid)
+            assert [e.transition for e in trail] == [
+                "SPECIFY -> PLAN",
+                "PLAN -> SPECIFY",
+                "SPECIFY -> PLAN",
+                "PLAN -> IMPLEMENT",
+                "IMPLEMENT -> REVIEW",
+                "REVIEW -> DONE",
+            ]
+            assert (await w.verify_audit_chain(fid)).ok
+
+    @async_test
+    async def test_state_change_input_errors(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            with pytest.raises(NotFound):
+                await w.update_feature_state(fid + 1, FeatureState.PLAN, actor="ada")
+            with pytest.raises(ValidationError):
+                await w.update_feature_state(fid, "plan", actor="ada")
+            with pytest.raises(ValidationError):
+                await w.update_feature_state(fid, FeatureState.PLAN, actor="")
+            with pytest.raises(ValidationError):
+                await w.update_feature_state(fid, FeatureState.PLAN, actor="a", evidence_refs="x")
+            assert await w.get_audit_trail(fid) == []
+            assert (await w.require_feature(fid)).state is FeatureState.SPECIFY
+
+    @async_test
+    async def test_list_features(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            ids = [await _feature(w, f"f-{i}") for i in range(4)]
+            await w.update_feature_state(ids[1], FeatureState.PLAN, actor="a")
+            await w.update_feature_state(ids[3], FeatureState.PLAN, actor="a")
+            planned = await w.list_features_by_state(FeatureState.PLAN)
+            assert [f.id for f in planned] == [ids[1], ids[3]]
+            assert [f.id for f in await w.list_features_by_state("SPECIFY")] == [ids[0], ids[2]]
+            assert [f.slug for f in await w.list_all_features()] == [f"f-{i}" for i in range(4)]
+            with pytest.raises(ValidationError):
+                await w.list_features_by_state("WAITING")
+
+    # ------------------------------------------------------------ work packages
+
+    @async_test
+    async def test_work_packages(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            b = await w.create_work_package(
+                WorkPackage(
+                    feature_id=fid, sequence=2, title="B", agent_id="bot", file_scope=("a.py",)
+                )
+            )
+            a = await w.create_work_package(WorkPackage(feature_id=fid, sequence=1, title="A"))
+            got = await w.get_work_package(b)
+            assert got is not None and got.file_scope == ("a.py",) and got.agent_id == "bot"
+            assert got.state is WpState.PLANNED and got.feature_id == fid
+            assert [p.id for p in await w.list_wps_by_feature(fid)] == [a, b]
+            assert await w.get_work_package(b + 10) is None
+            with pytest.raises(Conflict, match="sequence 2"):
+                await w.create_work_package(WorkPackage(feature_id=fid, sequence=2, title="C"))
+            with pytest.raises(NotFound):
+                await w.create_work_package(WorkPackage(feature_id=fid + 9, sequence=1, title="x"))
+            with pytest.raises(NotFound):
+                await w.list_wps_by_feature(fid + 9)
+            for bad in (
+                WorkPackage(feature_id=fid, sequence=-1, title="x"),
+                WorkPackage(feature_id=fid, sequence=3, title=""),
+                WorkPackage(feature_id=fid, sequence=3, title="x", state=WpState.DONE),
+                WorkPackage(feature_id=fid, sequence=3, title="x", file_scope="a.py"),  # type: ignore[arg-type]
+                WorkPackage(feature_id=0, sequence=3, title="x"),
+            ):
+                with pytest.raises(ValidationError):
+                    await w.create_work_package(bad)
+            assert len(await w.list_wps_by_feature(fid)) == 2
+
+    @async_test
+    async def test_wp_state_changes_write_their_audit_entry(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            (wp,) = await _wps(w, fid, 1)
+            with pytest.raises(InvalidTransition):
+                await w.update_wp_state(wp, WpState.DONE, actor="bot")
+            await w.update_wp_state(wp, WpState.DOING, actor="bot", evidence_refs=["commit/1"])
+            await w.update_wp_state(wp, WpState.PLANNED, actor="bot")  # given back
+            await _finish(w, wp)
+            with pytest.raises(InvalidTransition):
+                await w.update_wp_state(wp, WpState.DOING, actor="bot")
+            with pytest.raises(NotFound):
+                await w.update_wp_state(wp + 1, WpState.DOING, actor="bot")
+            got = await w.get_work_package(wp)
+            assert got is not None and got.state is WpState.DONE
+            trail = await w.get_audit_trail(fid)
+            assert [e.transition for e in trail] == [
+                "WP01: PLANNED -> DOING",
+                "WP01: DOING -> PLANNED",
+                "WP01: PLANNED -> DOING",
+                "WP01: DOING -> FOR_REVIEW",
+                "WP01: FOR_REVIEW -> DONE",
+            ]
+            assert all(e.wp_id == wp and e.wp_sequence == 1 for e in trail)
+            assert trail[0].evidence_refs == ("commit/1",) and trail[0].actor == "bot"
+
+    # ------------------------------------------------------------ dependencies
+
+    @async_test
+    async def test_dependencies_and_their_errors(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            a, b, c = await _wps(w, fid, 3)
+            await w.add_wp_dependency(WpDependency(wp_id=b, depends_on=a))
+            await w.add_wp_dependency(
+                WpDependency(wp_id=c, depends_on=b, dep_type=DependencyType.FILE_OVERLAP)
+            )
+            await w.add_wp_dependency(WpDependency(wp_id=c, depends_on=a, dep_type="data"))  # type: ignore[arg-type]
+            deps = await w.get_wp_dependencies(c)
+            assert [(d.depends_on, d.dep_type) for d in deps] == [
+                (b, DependencyType.FILE_OVERLAP),
+                (a, DependencyType.DATA),
+            ]
+            with pytest.raises(DependencyCycle) as cycle:
+                await w.add_wp_dependency(WpDependency(wp_id=a, depends_on=c))
+            assert cycle.value.cycle[0] == a and cycle.value.cycle[-1] == a
+            with pytest.raises(ValidationError, match="itself"):
+                await w.add_wp_dependency(WpDependency(wp_id=a, depends_on=a))
+            with pytest.raises(Conflict, match="already"):
+                await w.add_wp_dependency(WpDependency(wp_id=b, depends_on=a))
+            with pytest.raises(NotFound):
+                await w.add_wp_dependency(WpDependency(wp_id=a, depends_on=c + 50))
+            with pytest.raises(NotFound):
+                await w.get_wp_dependencies(c + 50)
+            with pytest.raises(ValidationError):
+                await w.add_wp_dependency(WpDependency(wp_id=b, depends_on=c, dep_type="soft"))  # type: ignore[arg-type]
+            other = await _feature(w, "other")
+            (x,) = await _wps(w, other, 1)
+            with pytest.raises(ValidationError, match="another feature"):
+                await w.add_wp_dependency(WpDependency(wp_id=x, depends_on=a))
+            assert await w.get_wp_dependencies(a) == []
+            assert len(await w.get_wp_dependencies(c)) == 2
+
+    @async_test
+    async def test_ready_set_and_execution_order(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            a, b, c, d = await _wps(w, fid, 4)
+            for x, y in ((b, a), (c, a), (d, b), (d, c)):
+                await w.add_wp_dependency(WpDependency(wp_id=x, depends_on=y))
+            assert [p.id for p in await w.get_ready_wps(fid)] == [a]
+            order = await w.execution_order(fid)
+            assert [[p.id for p in layer] for layer in order] == [[a], [b, c], [d]]
+            await w.update_wp_state(a, WpState.DOING, actor="bot")
+            assert await w.get_ready_wps(fid) == []
+            await w.update_wp_state(a, WpState.FOR_REVIEW, actor="bot")
+            await w.update_wp_state(a, WpState.DONE, actor="bot")
+            assert [p.id for p in await w.get_ready_wps(fid)] == [b, c]
+            await _finish(w, b)
+            assert [p.id for p in await w.get_ready_wps(fid)] == [c]
+            await _finish(w, c)
+            ready = await w.get_ready_wps(fid)
+            assert [p.id for p in ready] == [d] and ready[0].title == "WP 4"
+            empty = await _feature(w, "empty")
+            assert await w.get_ready_wps(empty) == []
+            with pytest.raises(NotFound):
+                await w.get_ready_wps(empty + 1)
+
+    # ------------------------------------------------------------ audit chain
+
+    @async_test
+    async def test_audit_chain_links_and_recomputes_from_the_spec(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            assert await w.get_latest_audit_entry(fid) is None
+            await w.update_feature_state(fid, FeatureState.PLAN, actor="ada")
+            eid = await w.append_audit_entry(
+                AuditEntry(
+                    feature_id=fid, actor="ci", transition="tests passed", evidence_refs=("ci/7",)
+                )
+            )
+            trail = await w.get_audit_trail(fid)
+            assert [e.seq for e in trail] == [1, 2] and trail[1].id == eid
+            assert trail[0].prev_hash == GENESIS
+            assert trail[1].prev_hash == trail[0].hash
+            assert await w.get_latest_audit_entry(fid) == trail[1]
+            for e in trail:
+                assert recompute_audit_hash(e) == e.hash
+            result = await w.verify_audit_chain(fid)
+            assert result.ok and result.checked == 2 and result.head.hash == trail[1].hash
+            assert await w.audit_head(fid) == ChainHead(2, trail[1].hash)
+
+    @async_test
+    async def test_append_checks_prev_hash_and_hash(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            when = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+            await w.append_audit_entry(
+                AuditEntry(feature_id=fid, actor="a", transition="t", prev_hash=GENESIS)
+            )
+            head = await w.audit_head(fid)
+            with pytest.raises(Conflict, match="not the head"):
+                await w.append_audit_entry(
+                    AuditEntry(feature_id=fid, actor="a", transition="t", prev_hash=GENESIS)
+                )
+            with pytest.raises(ValidationError, match="hash"):
+                await w.append_audit_entry(
+                    AuditEntry(
+                        feature_id=fid, actor="a", transition="t", timestamp=when, hash=b"\x01" * 32
+                    )
+                )
+            await w.append_audit_entry(
+                AuditEntry(
+                    feature_id=fid, actor="a", transition="t2", timestamp=when, prev_hash=head.hash
+                )
+            )
+            trail = await w.get_audit_trail(fid)
+            assert len(trail) == 2 and trail[1].timestamp == when
+            for bad in (
+                AuditEntry(feature_id=fid, actor="", transition="t"),
+                AuditEntry(feature_id=fid, actor="a", transition=""),
+                AuditEntry(feature_id=fid, actor="a", transition="t", prev_hash=b"short"),
+                AuditEntry(feature_id=fid, actor="a", transition="t", evidence_refs=(1,)),  # type: ignore[arg-type]
+                AuditEntry(feature_id=fid, actor="a", transition="t", wp_sequence=-1),
+                AuditEntry(
+                    feature_id=fid, actor="a", transition="t", timestamp=datetime(2026, 1, 1)
+                ),
+            ):
+                with pytest.raises(ValidationError):
+                    await w.append_audit_entry(bad)
+            with pytest.raises(NotFound):
+                await w.append_audit_entry(
+                    AuditEntry(feature_id=fid + 1, actor="a", transition="t")
+                )
+            with pytest.raises(NotFound):
+                await w.get_audit_trail(fid + 1)
+            assert len(await w.get_audit_trail(fid)) == 2
+
+    @async_test
+    async def test_verify_against_an_exported_head(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            empty = await w.audit_head(fid)
+            assert empty == ChainHead(0, GENESIS)
+            await w.update_feature_state(fid, FeatureState.PLAN, actor="a")
+            signed = await w.audit_head(fid)
+            await w.update_feature_state(fid, FeatureState.IMPLEMENT, actor="a")
+            assert (await w.verify_audit_chain(fid, expected_head=signed)).ok
+            assert (await w.verify_audit_chain(fid, expected_head=empty)).ok
+            forged = ChainHead(1, b"\x07" * 32)
+            result = await w.verify_audit_chain(fid, expected_head=forged)
+            assert not result.ok and result.broken is not None and result.broken.seq == 1
+            ahead = ChainHead(5, signed.hash)
+            assert not (await w.verify_audit_chain(fid, expected_head=ahead)).ok
+            assert ChainHead.from_dict(signed.to_dict()) == signed
+
+    # ------------------------------------------------------------ evidence, policies, metrics
+
+    @async_test
+    async def test_evidence(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            a, b = await _wps(w, fid, 2)
+            e1 = await w.create_evidence(
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="pr/1", confidence=0.5,
+                         metadata={"lines": 3})
+            )  # fmt: skip
+            e2 = await w.create_evidence(Evidence(wp_id=b, fr_id="FR-1", artifact_url="pr/2"))
+            await w.create_evidence(Evidence(wp_id=a, fr_id="FR-2", artifact_url="pr/3"))
+            assert [e.id for e in await w.get_evidence_by_fr("FR-1")] == [e1, e2]
+            by_wp = await w.get_evidence_by_wp(a)
+            assert [e.fr_id for e in by_wp] == ["FR-1", "FR-2"]
+            assert by_wp[0].metadata == {"lines": 3} and by_wp[0].confidence == 0.5
+            assert await w.get_evidence_by_fr("FR-9") == []
+            for bad in (
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="x", confidence=1.01),
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="x", confidence=-0.1),
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="x", confidence=math.nan),
+                Evidence(wp_id=a, fr_id="", artifact_url="x"),
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="x", metadata={"s": {1, 2}}),
+                Evidence(wp_id=a, fr_id="FR-1", artifact_url="x", metadata=[1]),  # type: ignore[arg-type]
+            ):
+                with pytest.raises(ValidationError):
+                    await w.create_evidence(bad)
+            with pytest.raises(NotFound):
+                await w.create_evidence(Evidence(wp_id=b + 9, fr_id="FR-1", artifact_url="x"))
+            with pytest.raises(NotFound):
+                await w.get_evidence_by_wp(b + 9)
+            assert len(await w.get_evidence_by_wp(a)) == 2
+
+    @async_test
+    async def test_policies_and_metrics(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            p1 = await w.create_policy_rule(PolicyRule(rule_id="FR-REVIEW-001", description="x"))
+            await w.create_policy_rule(PolicyRule(rule_id="OLD", description="y", is_active=False))
+            assert [p.id for p in await w.list_active_policies()] == [p1]
+            with pytest.raises(ValidationError):
+                await w.create_policy_rule(PolicyRule(rule_id="", description="x"))
+            fid = await _feature(w)
+            (wp,) = await _wps(w, fid, 1)
+            m = await w.record_metric(
+                Metric(
+                    feature_id=fid, wp_id=wp, metric_type="lines_changed", value=12, unit="lines"
+                )
+            )
+            await w.record_metric(Metric(feature_id=fid, metric_type="review_time", value=1.5))
+            got = await w.get_metrics_by_feature(fid)
+            assert [x.metric_type for x in got] == ["lines_changed", "review_time"]
+            assert got[0].id == m and got[0].value == 12.0 and got[0].wp_id == wp
+            other = await _feature(w, "other")
+            with pytest.raises(ValidationError):
+                await w.record_metric(Metric(feature_id=other, wp_id=wp, metric_type="x", value=1))
+            with pytest.raises(ValidationError):
+                await w.record_metric(Metric(feature_id=fid, metric_type="x", value=math.inf))
+            with pytest.raises(NotFound):
+                await w.record_metric(Metric(feature_id=other + 5, metric_type="x", value=1))
+            with pytest.raises(NotFound):
+                await w.get_metrics_by_feature(other + 5)
+            assert await w.get_metrics_by_feature(other) == []
+
+    # ------------------------------------------------------------ governance
+
+    @async_test
+    async def test_governance_versions_are_immutable(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            assert await w.get_latest_governance_contract(fid) is None
+            rule = PolicyRule(rule_id="FR-1", description="review required")
+            await w.create_governance_contract(
+                GovernanceContract(feature_id=fid, version=1, rules=(rule,))
+            )
+            v2 = await w.create_governance_contract(GovernanceContract(feature_id=fid, version=2))
+            with pytest.raises(Conflict, match="immutable"):
+                await w.create_governance_contract(GovernanceContract(feature_id=fid, version=1))
+            one = await w.get_governance_contract(fid, 1)
+            assert one is not None and one.rules == (rule,)
+            latest = await w.get_latest_governance_contract(fid)
+            assert latest is not None and latest.version == 2 and latest.id == v2
+            assert await w.get_governance_contract(fid, 3) is None
+            with pytest.raises(ValidationError):
+                await w.create_governance_contract(GovernanceContract(feature_id=fid, version=0))
+            with pytest.raises(NotFound):
+                await w.get_latest_governance_contract(fid + 1)
+            with pytest.raises(NotFound):
+                await w.create_governance_contract(
+                    GovernanceContract(feature_id=fid + 1, version=1)
+                )
+
+    # ------------------------------------------------------------ sync mappings
+
+    @async_test
+    async def test_sync_mappings(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            old = datetime.now(UTC) - timedelta(hours=2)
+            mid = await w.create_sync_mapping(
+                SyncMapping(feature_id=fid, platform="plane", external_id="AGILE-1",
+                            external_state="Backlog", last_synced_at=old)
+            )  # fmt: skip
+            got = await w.get_sync_mapping(fid, "plane")
+            assert got is not None and got.id == mid and got.external_state == "Backlog"
+            assert got.sync_direction is SyncDirection.BIDIRECTIONAL
+            assert await w.get_sync_mapping(fid, "github") is None
+            with pytest.raises(Conflict):
+                await w.create_sync_mapping(
+                    SyncMapping(feature_id=fid, platform="plane", external_id="AGILE-2")
+                )
+            assert [m.id for m in await w.list_stale_sync_mappings(timedelta(hours=1))] == [mid]
+            await w.update_sync_mapping_state(mid, "In Progress", datetime.now(UTC))
+            assert await w.list_stale_sync_mappings(timedelta(hours=1)) == []
+            got = await w.get_sync_mapping(fid, "plane")
+            assert got is not None and got.external_state == "In Progress"
+            with pytest.raises(NotFound):
+                await w.update_sync_mapping_state(mid + 5, "x", datetime.now(UTC))
+            with pytest.raises(ValidationError):
+                await w.update_sync_mapping_state(mid, "x", datetime(2026, 1, 1))
+            with pytest.raises(ValidationError):
+                await w.list_stale_sync_mappings(timedelta(seconds=-1))
+
+    # ------------------------------------------------------------ devices and clocks
+
+    @async_test
+    async def test_device_nodes_and_clocks(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            laptop = await w.upsert_device_node(
+                DeviceNode(device_id="laptop", name="L", clock=VectorClock({"laptop": 3}))
+            )
+            again = await w.upsert_device_node(
+                DeviceNode(device_id="laptop", name="L2", clock=VectorClock({"laptop": 1, "x": 1}))
+            )
+            assert again == laptop
+            node = await w.get_device_node("laptop")
+            assert node is not None and node.name == "L2"
+            assert node.clock == VectorClock({"laptop": 3, "x": 1})  # merged: never backwards
+            await w.upsert_device_node(
+                DeviceNode(device_id="old", last_seen=datetime.now(UTC) - timedelta(days=2))
+            )
+            active = await w.list_active_devices(timedelta(hours=1))
+            assert [d.device_id for d in active] == ["laptop"]
+            merged = await w.update_device_clock("laptop", VectorClock({"laptop": 2, "y": 4}))
+            assert merged == VectorClock({"laptop": 3, "x": 1, "y": 4})
+            with pytest.raises(NotFound):
+                await w.update_device_clock("nope", VectorClock())
+            with pytest.raises(ValidationError):
+                await w.update_device_clock("laptop", {"laptop": 1})  # type: ignore[arg-type]
+            with pytest.raises(ValidationError):
+                VectorClock({"a": -1})
+            assert VectorClock({"a": 1}).compare(VectorClock({"a": 2})) is ClockOrder.BEFORE
+            assert VectorClock({"a": 1}).compare(VectorClock({"b": 1})) is ClockOrder.CONCURRENT
+
+    @async_test
+    async def test_concurrent_clock_updates_lose_no_counter(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            await w.upsert_device_node(DeviceNode(device_id="hub"))
+
+            async def tick(worker: int) -> None:
+                for i in range(1, 11):
+                    await w.update_device_clock("hub", VectorClock({f"n{worker}": i}))
+
+            await asyncio.gather(*(tick(i) for i in range(4)))
+            await in_threads(lambda t: tick(4 + t), 3)
+            node = await w.get_device_node("hub")
+            assert node is not None
+            assert node.clock == VectorClock({f"n{i}": 10 for i in range(7)})
+
+    # ------------------------------------------------------------ concurrency
+
+    @async_test
+    async def test_racing_transitions_exactly_one_wins_each(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            (wp,) = await _wps(w, fid, 1)
+            racers = 4
+            # each step starts when every racer has finished the one before; without
+            # it a late racer could legally move the state back (IMPLEMENT -> PLAN)
+            step = threading.Barrier(racers)
+
+            async def race(worker: int) -> list[str]:
+                won = []
+                for st in FORWARD:
+                    step.wait()
+                    try:
+                        await w.update_feature_state(fid, st, actor=f"t{worker}")
+                    except InvalidTransition:
+                        continue
+                    won.append(st.value)
+                for wst in WP_FORWARD:
+                    step.wait()
+                    try:
+                        await w.update_wp_state(wp, wst, actor=f"t{worker}")
+                    except InvalidTransition:
+                        continue
+                    won.append(wst.value)
+                return won
+
+            results = await in_threads(race, racers)
+            wins = sorted(s for won in results for s in won)
+            expected = sorted([s.value for s in FORWARD] + [s.value for s in WP_FORWARD])
+            assert wins == expected  # each transition won exactly once
+            trail = await w.get_audit_trail(fid)
+            assert len(trail) == len(expected)
+            assert (await w.verify_audit_chain(fid)).ok
+            assert (await w.require_feature(fid)).state is FeatureState.DONE
+
+    @async_test
+    async def test_concurrent_work_on_one_feature_keeps_the_chain(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            wps = await _wps(w, fid, 6)
+
+            async def work_on(i: int) -> None:
+                await _finish(w, wps[i])
+                await w.append_audit_entry(AuditEntry(feature_id=fid, actor="x", transition="n"))
+
+            await asyncio.gather(*(work_on(i) for i in range(3)))
+            await in_threads(lambda t: work_on(3 + t), 3)
+            trail = await w.get_audit_trail(fid)
+            assert [e.seq for e in trail] == list(range(1, 6 * 4 + 1))
+            assert (await w.verify_audit_chain(fid)).ok
+            assert [p.state for p in await w.list_wps_by_feature(fid)] == [WpState.DONE] * 6
+
+    @async_test
+    async def test_no_cycle_slips_in_between_concurrent_additions(self) -> None:
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            a, b, c = await _wps(w, fid, 3)
+            edges = [(a, b), (b, c), (c, a)] * 2
+
+            async def add(i: int) -> str:
+                x, y = edges[i]
+                try:
+                    await w.add_wp_dependency(WpDependency(wp_id=x, depends_on=y))
+                except (DependencyCycle, Conflict):
+                    return "refused"
+                return "added"
+
+            outcomes = await in_threads(add, len(edges))
+            assert outcomes.count("added") == 2
+            order = await w.execution_order(fid)
+            assert sum(len(layer) for layer in order) == 3  # layered whole: acyclic
+
+    def test_processes_race_one_feature_through_its_states(self) -> None:
+        url = self.shared_url()
+        if url is None:
+            pytest.skip("this engine cannot be opened by several processes")
+        import stateport
+
+        async def create() -> int:
+            async with stateport.open(url) as sp:
+                return await _feature(sp.work)
+
+        fid = asyncio.run(create())
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        step = ctx.Barrier(2)
+        procs = [ctx.Process(target=_race_worker, args=(url, fid, i, out, step)) for i in range(2)]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=120)
+        assert [p.exitcode for p in procs] == [0, 0]
+        wins = sorted(s for _, won in results for s in won)
+        assert wins == sorted(s.value for s in FORWARD)
+
+        async def check() -> None:
+            async with stateport.open(url) as sp:
+                trail = await sp.work.get_audit_trail(fid)
+                assert [e.transition.split(" -> ")[1] for e in trail] == [s.value for s in FORWARD]
+                assert (await sp.work.verify_audit_chain(fid)).ok
+
+        asyncio.run(check())
+
+    # ------------------------------------------------------------ durability
+
+    def test_data_survives_close_and_reopen(self) -> None:
+        url = self.reopen_url()
+        if url is None:
+            pytest.skip("this engine keeps nothing after close")
+        import stateport
+
+        async def write() -> tuple[int, ChainHead]:
+            async with stateport.open(url) as sp:
+                fid = await _feature(sp.work)
+                a, b = await _wps(sp.work, fid, 2)
+                await sp.work.add_wp_dependency(WpDependency(wp_id=b, depends_on=a))
+                await _finish(sp.work, a)
+                return fid, await sp.work.audit_head(fid)
+
+        async def read(fid: int, head: ChainHead) -> None:
+            async with stateport.open(url) as sp:
+                assert [p.sequence for p in await sp.work.get_ready_wps(fid)] == [2]
+                assert (await sp.work.verify_audit_chain(fid, expected_head=head)).ok
+                (_, b) = [p.id for p in await sp.work.list_wps_by_feature(fid)]
+                with pytest.raises(Conflict):  # the id counter continued, not restarted
+                    await sp.work.add_wp_dependency(WpDependency(wp_id=b, depends_on=b - 1))
+                assert await _feature(sp.work, "second") == fid + 1
+
+        fid, head = asyncio.run(write())
+        asyncio.run(read(fid, head))
+
+    @async_test
+    async def test_errors_are_stateport_errors(self) -> None:
+        async with self.open_store() as sp:
+            with pytest.raises(StateportError):
+                await sp.work.get_feature_by_slug(None)  # type: ignore[arg-type]
+            with pytest.raises(NotFound):
+                await sp.work.verify_audit_chain(1)
