@@ -60,11 +60,8 @@ def check_json(value: Any, *, portable: bool, where: str = "value") -> None:
     """Raise ValidationError unless ``value`` is a JSON value (see module doc)."""
     limit = PORTABLE_INT_LIMIT if portable else None
     t = type(value)
-    if t is dict:
-        if _valid_dict(value, 1, limit):
-            return
-    elif t is list:
-        if _valid_list(value, 1, limit):
+    if t is dict or t is list:
+        if _valid_container(value, 1, limit):
             return
     elif _valid_scalar(value, t, limit):
         return
@@ -81,33 +78,29 @@ def _valid_scalar(v: Any, t: type, limit: int | None) -> bool:
     return False
 
 
-def _valid_value(v: Any, depth: int, limit: int | None) -> bool:
-    """The fast check of one value inside a container at ``depth``: True if valid;
-    False sends the caller to :func:`_explain`."""
-    t = type(v)
-    if t is str or t is bool or v is None:
-        return True
-    if t is dict:
-        return _valid_dict(v, depth + 1, limit)
-    if t is list:
-        return _valid_list(v, depth + 1, limit)
-    return _valid_scalar(v, t, limit)
-
-
-def _valid_dict(d: dict[Any, Any], depth: int, limit: int | None) -> bool:
+def _valid_container(c: dict[Any, Any] | list[Any], depth: int, limit: int | None) -> bool:
+    """The fast check of a dict or list at ``depth``: True if valid; False sends the
+    caller to :func:`_explain`. Scalars are checked inline (this is a hot path)."""
     if depth > MAX_DEPTH + 1:
         return False
-    for k, v in d.items():  # noqa: SIM110 - a loop costs less than all() of a generator
-        if type(k) is not str or not _valid_value(v, depth, limit):
-            return False
-    return True
-
-
-def _valid_list(items: list[Any], depth: int, limit: int | None) -> bool:
-    if depth > MAX_DEPTH + 1:
-        return False
-    for v in items:  # noqa: SIM110 - a loop costs less than all() of a generator
-        if not _valid_value(v, depth, limit):
+    if type(c) is dict:
+        for k in c:
+            if type(k) is not str:
+                return False
+        values: Any = c.values()
+    else:
+        values = c
+    for v in values:
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is dict or t is list:
+            if not _valid_container(v, depth + 1, limit):
+                return False
+        elif t is int:
+            if limit is not None and not -limit < v < limit:
+                return False
+        elif t is not float or not math.isfinite(v):
             return False
     return True
 

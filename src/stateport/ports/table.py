@@ -798,6 +798,15 @@ class TablePort(ABC):
         return WriteOp("put", pk, sk, conds, copy, data, index_keys)
 
     def _prepare(self, op: Any, i: int) -> WriteOp:
+        kind = type(op)
+        if kind is Put:
+            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
+        if kind is Check:  # the other common case, in ledger appends
+            self._check_key(op.pk, op.sk)
+            conds = self._conditions(op.condition, i)
+            if not conds:
+                raise ValidationError(f"operation {i}: a Check needs at least one condition")
+            return WriteOp("check", op.pk, op.sk, conds)
         if isinstance(op, Put):
             return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
         if not isinstance(op, (Update, Delete, Check)):

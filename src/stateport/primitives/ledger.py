@@ -274,7 +274,10 @@ class Ledger:
         elif expect_prev:
             raise ValidationError("expect_prev needs an entry before the first one")
         first_put = len(ops)
-        ops.extend(Put(pk, entry_sk(first + i), attrs, _ABSENT) for i, attrs in enumerate(entries))
+        if len(entries) == 1:
+            ops.append(Put(pk, entry_sk(first), entries[0], _ABSENT))
+        else:
+            ops.extend(Put(pk, entry_sk(first + i), a, _ABSENT) for i, a in enumerate(entries))
         ops.extend(extra_ops)
         try:
             await self.table.transact(ops)
