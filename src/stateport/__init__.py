@@ -21,6 +21,7 @@ from .config import DEFAULT_URL, resolve_url
 from .digest import ContentDigest
 from .domains.cas import CasStore
 from .domains.council import CouncilRepository, CouncilRun, CouncilRunEvent, CouncilRunStatus
+from .domains.items import ItemStore
 from .domains.releases import ReleaseMetadata, ReleaseRecord, ReleaseRegistry
 from .domains.runs import (
     RunEvent,
@@ -45,7 +46,6 @@ from .errors import (
     Unsupported,
     ValidationError,
 )
-from .items import ItemStore
 from .ports.table import (
     AttrEquals,
     Check,

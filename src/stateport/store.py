@@ -10,11 +10,11 @@ from .backends import open_engine
 from .config import resolve_url
 from .domains.cas import CasStore
 from .domains.council import CouncilRepository
+from .domains.items import ItemStore
 from .domains.releases import ReleaseRegistry
 from .domains.runs import RunLedger
 from .domains.work import WorkStore
 from .errors import ConfigError
-from .items import ItemStore
 from .ports.blob import BlobPort
 from .ports.engine import AppliedMigration, Engine, SchemaStatus
 from .ports.table import TablePort

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ValidationError
-from .ports.table import KeyRange, TablePort
+from ..errors import ValidationError
+from ..ports.table import KeyRange, TablePort
 
 __all__ = ["ItemStore"]
 
