@@ -88,3 +88,18 @@ def test_usable_from_many_threads(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert len(sp.items.query("t")) == 100
+
+
+def test_domain_stores_through_the_sync_facade() -> None:
+    from stateport import ContentDigest, ReleaseMetadata, RunEvent, RunMetadata, RunSummary
+
+    spec = ContentDigest.from_bytes(b"sync spec")
+    with stateport.sync.open("memory://") as sp:
+        run_id = sp.runs.create_run(spec, RunMetadata("sync-agent"))
+        assert sp.runs.append_event(run_id, RunEvent("a")).seq == 1
+        sp.runs.append_events(run_id, [RunEvent("b"), RunEvent("c")])
+        sp.runs.complete_run(run_id, RunSummary(3, 1, True))
+        assert [e.seq for e in sp.runs.watch_events(run_id)] == [1, 2, 3]
+        sp.releases.promote("agent", spec, ReleaseMetadata("me"))
+        assert sp.releases.current("agent").spec_digest == spec
+        assert sp.cas.get(sp.cas.put(b"x")) == b"x"
