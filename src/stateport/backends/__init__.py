@@ -34,6 +34,8 @@ class BackendEntry:
 _REGISTRY: dict[str, BackendEntry] = {
     "memory": BackendEntry("stateport.backends.memory:open_memory"),
     "sqlite": BackendEntry("stateport.backends.sqlite:open_sqlite"),
+    "postgresql": BackendEntry("stateport.backends.postgres:open_postgres", "postgres"),
+    "postgres": BackendEntry("stateport.backends.postgres:open_postgres", "postgres"),
 }
 
 

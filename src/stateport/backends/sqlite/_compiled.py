@@ -6,6 +6,8 @@ does not) can run as a single ``INSERT ... SELECT ... WHERE <checks>``
 statement. SQLite runs one statement as its own transaction, so it needs no
 ``BEGIN``/``COMMIT``, no read round trip and no Python loop over the checks.
 
+The shape is recognised by :mod:`stateport.backends._guarded` (shared with the
+PostgreSQL backend); this module gives SQLite's predicates and statement.
 The checks are compiled only where SQL says exactly what :func:`resolve` says:
 ``Exists``, ``NotExists``, ``VersionEquals``, and ``AttrEquals`` on a bool,
 ``None``, a string, or a number that SQLite compares exactly. Anything else
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ...ports.table import AttrEquals, Condition, Exists, NotExists, VersionEquals, WriteOp
+from .._guarded import guards_of
 
 __all__ = ["Plan", "compile_guarded_insert"]
 
@@ -39,12 +42,14 @@ def _json_path(name: str) -> str | None:
     return f'$."{name}"'
 
 
-def _condition(cond: Condition) -> tuple[str, tuple[Any, ...]] | None:
-    """The SQL predicate (on one row of sp_items) and its parameters, or None."""
+def _condition(cond: Condition) -> tuple[bool, str, tuple[Any, ...]] | None:
+    """The SQLite predicate of ``cond`` on one row of sp_items (a :data:`~.._guarded.Predicate`)."""
+    if type(cond) is NotExists:
+        return False, "", ()
     if type(cond) is Exists:
-        return "", ()
+        return True, "", ()
     if type(cond) is VersionEquals:
-        return " AND version = ?", (cond.version,)
+        return True, " AND version = ?", (cond.version,)
     if type(cond) is not AttrEquals:
         return None
     path = _json_path(cond.name)
@@ -52,15 +57,20 @@ def _condition(cond: Condition) -> tuple[str, tuple[Any, ...]] | None:
         return None
     v = cond.value
     if v is True:
-        return " AND json_type(attrs, ?) = 'true'", (path,)
+        return True, " AND json_type(attrs, ?) = 'true'", (path,)
     if v is False:
-        return " AND json_type(attrs, ?) = 'false'", (path,)
+        return True, " AND json_type(attrs, ?) = 'false'", (path,)
     if v is None:
-        return " AND json_type(attrs, ?) = 'null'", (path,)
+        return True, " AND json_type(attrs, ?) = 'null'", (path,)
     if type(v) is str:
-        return " AND json_type(attrs, ?) = 'text' AND json_extract(attrs, ?) = ?", (path, path, v)
+        return (
+            True,
+            " AND json_type(attrs, ?) = 'text' AND json_extract(attrs, ?) = ?",
+            (path, path, v),
+        )
     if (type(v) is int and -_EXACT_INT < v < _EXACT_INT) or type(v) is float:
         return (
+            True,
             " AND json_type(attrs, ?) IN ('integer', 'real') AND json_extract(attrs, ?) = ?",
             (path, path, v),
         )
@@ -73,35 +83,29 @@ def compile_guarded_insert(
     """The one-statement form of ``ops``, or None if they do not have its shape.
 
     ``ops`` must be checks followed by exactly one put whose only condition is
-    ``NotExists``, as the last operation; ``insert_head`` is ``INSERT INTO
-    sp_items (columns)`` and ``row`` the put's column values.
+    ``NotExists``, as the last operation (:func:`~.._guarded.guards_of`);
+    ``insert_head`` is ``INSERT INTO sp_items (columns)`` and ``row`` the put's
+    column values.
     """
-    *checks, put = ops
-    if put.kind != "put" or len(put.conditions) != 1 or type(put.conditions[0]) is not NotExists:
+    guards = guards_of(ops, _condition)
+    if guards is None:
         return None
-    shape: list[Any] = []
     params: list[Any] = list(row)
-    for op in checks:
-        if op.kind != "check":
-            return None
-        for cond in op.conditions:
-            if type(cond) is NotExists:
-                shape.append("absent")
-                params.extend((op.pk, op.sk))
-                continue
-            compiled = _condition(cond)
-            if compiled is None:
-                return None
-            predicate, extra = compiled
-            shape.append(predicate)
-            params.extend((op.pk, op.sk, *extra))
-    key = (insert_head, len(row), *shape)
+    shape: list[Any] = [insert_head, len(row)]
+    for pk, sk, exists, fragment, extra in guards:
+        params.append(pk)
+        params.append(sk)
+        params.extend(extra)
+        shape.append(exists)
+        shape.append(fragment)
+    key = tuple(shape)
     sql = _sql_cache.get(key)
     if sql is None:
-        guards = [f"NOT EXISTS ({_ROW})" if s == "absent" else f"EXISTS ({_ROW}{s})" for s in shape]
+        where = " AND ".join(
+            f"EXISTS ({_ROW}{g.fragment})" if g.exists else f"NOT EXISTS ({_ROW})" for g in guards
+        )
         marks = ", ".join("?" * len(row))
-        where = f" WHERE {' AND '.join(guards)}" if guards else ""
-        sql = f"{insert_head} SELECT {marks}{where}"
+        sql = f"{insert_head} SELECT {marks}{f' WHERE {where}' if where else ''}"
         if len(_sql_cache) < 256:
             _sql_cache[key] = sql
     return sql, tuple(params)

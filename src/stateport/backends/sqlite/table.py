@@ -13,12 +13,12 @@ from ...ports.table import (
     IndexSpec,
     Item,
     Limits,
-    NotExists,
     Query,
     TablePort,
     WriteOp,
     resolve,
 )
+from .._guarded import inserts as _inserts
 from ._compiled import compile_guarded_insert
 from ._executor import Executor
 
@@ -26,11 +26,6 @@ _PAGE = 4096  # each operation touches at least a page
 
 # SQLite's default SQLITE_MAX_LENGTH: the longest value a row can hold.
 SQLITE_LIMITS = Limits(1_000_000_000, None, None, None, None)
-
-
-def _inserts(op: WriteOp) -> bool:
-    """A put whose one condition is NotExists: an INSERT, refused by the primary key."""
-    return op.kind == "put" and len(op.conditions) == 1 and type(op.conditions[0]) is NotExists
 
 
 class SqliteTablePort(TablePort):

@@ -1,0 +1,1039 @@
+"""PostgreSQL: the whole conformance suite on a real server, and what is specific to it.
+
+The server comes from ``STATEPORT_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``). When none answers, these
+tests skip with the reason, except under ``CI=true``, where they fail. Each
+store lives in a fresh schema named after this run; all are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+from _pg import (  # tests/ is on sys.path
+    BASE_URL,
+    append,
+    drop_run_schemas,
+    ledger_worker,
+    open_worker,
+    raw_connect,
+    schema_of,
+    server_problem,
+    sql,
+    url,
+)
+
+import stateport
+import stateport.sync
+import stateport.testing
+from stateport import (
+    AttrEquals,
+    ConfigError,
+    Conflict,
+    KeyRange,
+    Put,
+    StateportError,
+    Unavailable,
+    Update,
+    ValidationError,
+    VersionEquals,
+)
+from stateport.backends import open_engine
+from stateport.ports import BlobPort, TablePort
+from stateport.primitives.ledger import entry_sk
+from stateport.testing import BlobPortConformance, TablePortConformance, table_of
+
+try:
+    from stateport.testing.store import StoreConformance
+except ImportError:  # pragma: no cover - the domain suite is not there yet
+    StoreConformance = None  # type: ignore[assignment,misc]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Any:
+    """A reachable server, or a skip (a failure under CI=true); drops this run's schemas."""
+    problem = server_problem()
+    if problem is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the PostgreSQL tests cannot run: {problem}")
+        pytest.skip(problem)
+    yield
+    asyncio.run(drop_run_schemas())
+
+
+needs_pg = pytest.mark.usefixtures("pg")
+
+
+def _flag(portable: bool) -> str:
+    return "true" if portable else "false"
+
+
+# ---------------------------------------------------------------- the conformance suite
+
+
+@needs_pg
+class TestPostgresTable(TablePortConformance):
+    def open_table(self, *, portable: bool = True) -> AbstractAsyncContextManager[TablePort]:
+        return table_of(url(portable=_flag(portable)))
+
+    def shared_url(self) -> str:
+        return url()
+
+
+@asynccontextmanager
+async def blobs_of(store_url: str) -> AsyncIterator[BlobPort]:
+    async with stateport.open(store_url) as sp:
+        yield sp.blobs
+
+
+@needs_pg
+class TestPostgresBlobs(BlobPortConformance):
+    def open_blobs(self) -> AbstractAsyncContextManager[BlobPort]:
+        return blobs_of(url())
+
+
+@needs_pg
+class _PostgresStore:
+    """The hooks of every domain conformance class, on a fresh schema each."""
+
+    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
+        return stateport.open(url())
+
+    def shared_url(self) -> str | None:
+        return url()
+
+
+def _domain_classes() -> list[tuple[str, type]]:
+    if StoreConformance is None:
+        return []
+    found = []
+    for name in stateport.testing.__all__:
+        obj = getattr(stateport.testing, name, None)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, StoreConformance)
+            and obj is not StoreConformance
+        ):
+            found.append((name, obj))
+    return found
+
+
+# Every domain suite exported by stateport.testing runs here unchanged, including
+# ones added after this file was written.
+for _name, _base in _domain_classes():
+    _test_name = "TestPostgres" + _name.removesuffix("Conformance")
+    globals()[_test_name] = type(_test_name, (_PostgresStore, _base), {"__module__": __name__})
+
+
+def test_every_domain_suite_gets_a_postgres_class() -> None:
+    for name, _ in _domain_classes():
+        assert "TestPostgres" + name.removesuffix("Conformance") in globals()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("postgresql://u@host:notaport/db", "port"),
+        ("postgresql://u@host:5432/", "database"),
+        ("postgresql://u@host:5432/db?schema=Bad-Name", "schema"),
+        ("postgresql://u@host:5432/db?pool_max=0", "pool_max"),
+        ("postgresql://u@host:5432/db?pool_min=5&pool_max=2", "pool_min"),
+        ("postgresql://u@host:5432/db?statement_timeout=soon", "statement_timeout"),
+        ("postgresql://u@host:5432/db?sslmode=maybe", "sslmode"),
+        ("postgresql://u@host:5432/db?scheme=x", "unknown parameter"),
+    ],
+)
+def test_malformed_urls_are_config_errors(bad: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        asyncio.run(stateport.open(bad).__aenter__())
+
+
+def test_missing_extra_names_the_pip_install() -> None:
+    code = (
+        "import sys, asyncio; sys.modules['asyncpg'] = None\n"
+        "import stateport\n"
+        "try:\n"
+        "    asyncio.run(stateport.open('postgresql://u@127.0.0.1:1/db').__aenter__())\n"
+        "except stateport.ConfigError as e:\n"
+        "    print('ConfigError:', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "ConfigError:" in out.stdout, out.stderr
+    assert "pip install 'stateport[postgres]'" in out.stdout
+
+
+def test_unreachable_server_is_unavailable_naming_the_host() -> None:
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1/"):
+        asyncio.run(stateport.open("postgresql://u@127.0.0.1:1/db?connect_timeout=2").__aenter__())
+    assert time.monotonic() - started < 10
+
+
+@needs_pg
+def test_unknown_user_is_a_config_error_naming_the_fix() -> None:
+    with pytest.raises(ConfigError, match="credentials"):
+        asyncio.run(_open_close(url().replace("postgres@", "no_such_role_xyz@", 1)))
+
+
+@needs_pg
+def test_missing_database_is_a_config_error_naming_the_fix() -> None:
+    store_url = url()
+    head, _, query = store_url.partition("?")
+    missing = head.rsplit("/", 1)[0] + "/no_such_database_xyz?" + query
+    with pytest.raises(ConfigError, match="create the database"):
+        asyncio.run(_open_close(missing))
+
+
+@needs_pg
+def test_missing_schema_without_create_is_a_config_error() -> None:
+    store_url = url()
+
+    async def main() -> None:
+        with pytest.raises(ConfigError, match="db migrate"):
+            await open_engine(store_url, create=False)
+        rows = await sql("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema_of(store_url))
+        assert rows == []  # nothing was created
+
+    asyncio.run(main())
+
+
+async def _open_close(store_url: str) -> None:
+    async with stateport.open(store_url):
+        pass
+
+
+@needs_pg
+def test_nul_characters_are_a_validation_error_and_nothing_is_written() -> None:
+    async def main() -> None:
+        async with stateport.open(url()) as sp:
+            with pytest.raises(ValidationError, match="NUL"):
+                await sp.table.put("p", "a\x00b", {})
+            with pytest.raises(ValidationError, match="NUL"):
+                await sp.table.transact([Put("p", "ok", {}), Put("p", "x\x00", {})])
+            assert (await sp.table.query("p")).items == []
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_no_driver_exception_escapes() -> None:
+    store_url = url()
+
+    async def main() -> None:
+        async with stateport.open(store_url, migrate=False) as sp:
+            with pytest.raises(StateportError) as info:
+                await sp.table.put("p", "s", {})
+            assert type(info.value.__cause__).__module__.startswith("asyncpg")
+
+    asyncio.run(_open_close(store_url))
+    asyncio.run(sql(f'DROP TABLE "{schema_of(store_url)}".sp_items CASCADE'))
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- migrations
+
+
+async def _layout(schema: str) -> list[tuple[Any, ...]]:
+    cols = await sql(
+        "SELECT table_name, column_name, data_type, collation_name, is_nullable "
+        "FROM information_schema.columns WHERE table_schema = $1 ORDER BY 1, 2",
+        schema,
+    )
+    idx = await sql(
+        "SELECT indexname, replace(indexdef, $1, 'S') FROM pg_indexes "
+        "WHERE schemaname = $2 ORDER BY 1",
+        f'"{schema}"' if schema != schema.lower() else schema,
+        schema,
+    )
+    return [tuple(r) for r in cols] + [tuple(r) for r in idx]
+
+
+@needs_pg
+def test_fresh_install_equals_stepwise_upgrade() -> None:
+    from stateport.backends.postgres.schema import MIGRATIONS
+
+    one, steps = url(), url()
+
+    async def main() -> None:
+        async with stateport.open(one):
+            pass
+        for stop in range(2, MIGRATIONS[-1].version + 2):
+            engine = await open_engine(steps)
+            try:
+                await engine.migrate(stop_before=stop)
+                assert (await engine.schema_version()).current == stop - 1
+            finally:
+                await engine.aclose()
+        assert await _layout(schema_of(one)) == await _layout(schema_of(steps))
+        assert len(await _layout(schema_of(one))) > 10
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_cli_migrate_and_version() -> None:
+    store_url = url()
+    env = {**os.environ, "STATEPORT_URL": ""}
+    cli = [sys.executable, "-m", "stateport", "db"]
+    version = subprocess.run(
+        [*cli, "version", "--url", store_url], capture_output=True, text=True, env=env
+    )
+    assert version.returncode != 0 and "db migrate" in version.stderr
+    migrate = subprocess.run(
+        [*cli, "migrate", "--url", store_url], capture_output=True, text=True, env=env
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    version = subprocess.run(
+        [*cli, "version", "--url", store_url], capture_output=True, text=True, env=env
+    )
+    assert version.returncode == 0, version.stderr
+    assert "2" in version.stdout
+
+
+@needs_pg
+def test_schema_from_a_newer_stateport_is_refused() -> None:
+    store_url = url()
+    asyncio.run(_open_close(store_url))
+    asyncio.run(
+        sql(
+            f'INSERT INTO "{schema_of(store_url)}".sp_migrations VALUES (999, $1, $2)',
+            "future",
+            "2099-01-01",
+        )
+    )
+    with pytest.raises(ConfigError, match="upgrade stateport"):
+        asyncio.run(_open_close(store_url))
+
+
+@needs_pg
+def test_concurrent_first_opens_migrate_once() -> None:
+    store_url = url()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=open_worker, args=(store_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    rows = asyncio.run(sql(f'SELECT version FROM "{schema_of(store_url)}".sp_migrations'))
+    assert sorted(r[0] for r in rows) == [1, 2]
+
+
+@needs_pg
+def test_stores_in_one_database_do_not_collide() -> None:
+    a, b = url(), url()
+
+    async def main() -> None:
+        async with stateport.open(a) as sa, stateport.open(b) as sb:
+            await sa.table.put("p", "s", {"store": "a"})
+            await sb.table.put("p", "s", {"store": "b"})
+            item_a, item_b = await sa.table.get("p", "s"), await sb.table.get("p", "s")
+            assert item_a is not None and item_a.attrs == {"store": "a"} and item_a.version == 1
+            assert item_b is not None and item_b.attrs == {"store": "b"} and item_b.version == 1
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- the ledger pattern
+
+
+@needs_pg
+def test_ledger_appends_from_several_processes_lose_and_duplicate_nothing() -> None:
+    store_url = url()
+    processes, times = 4, 25
+
+    async def create() -> None:
+        async with stateport.open(store_url) as sp:
+            await sp.table.put("log#s", "head", {"open": True})
+
+    asyncio.run(create())
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=ledger_worker, args=(store_url, "s", w, times)) for w in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0] * processes
+
+    async def check() -> None:
+        async with stateport.open(store_url) as sp:
+            rows = [i async for i in sp.table.query_all("log#s", KeyRange.prefix("e#"))]
+            assert [r.sk for r in rows] == [entry_sk(n) for n in range(1, processes * times + 1)]
+            assert sorted((r.attrs["worker"], r.attrs["i"]) for r in rows) == sorted(
+                (w, i) for w in range(processes) for i in range(times)
+            )
+
+    asyncio.run(check())
+
+
+@needs_pg
+def test_concurrent_writers_of_one_entry_exactly_one_wins() -> None:
+    async def main() -> None:
+        async with stateport.open(url(pool_max=12)) as sp:
+            await sp.table.put("log#s", "head", {"open": True})
+            await sp.table.put("log#s", entry_sk(1), {})
+
+            async def attempt(i: int) -> bool:
+                try:
+                    await sp.table.transact(
+                        [
+                            stateport.Check("log#s", "head", AttrEquals("open", True)),
+                            stateport.Check("log#s", entry_sk(1), stateport.Exists()),
+                            Put("log#s", entry_sk(2), {"by": i}, condition=stateport.NotExists()),
+                        ]
+                    )
+                except Conflict as e:
+                    assert e.op_index == 2 and e.key == ("log#s", entry_sk(2))
+                    return False
+                return True
+
+            wins = await asyncio.gather(*(attempt(i) for i in range(12)))
+            assert sum(wins) == 1
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_no_entry_commits_after_the_head_is_closed() -> None:
+    async def round(sp: stateport.Stateport, stream: str) -> None:
+        pk = f"log#{stream}"
+        await sp.table.put(pk, "head", {"open": True})
+
+        async def appender(w: int) -> int:
+            n = 0
+            while True:
+                try:
+                    await append(sp.table, stream, {"w": w})
+                except Conflict:
+                    return n
+                n += 1
+
+        tasks = [asyncio.create_task(appender(w)) for w in range(6)]
+        await asyncio.sleep(0.15)
+        while True:  # close with a version guard, as the run ledger does
+            head = await sp.table.get(pk, "head")
+            assert head is not None
+            try:
+                await sp.table.update(
+                    pk, "head", set={"open": False}, condition=VersionEquals(head.version)
+                )
+                break
+            except Conflict:
+                continue
+        after_close = len((await sp.table.query(pk, KeyRange.prefix("e#"))).items)
+        appended = sum(await asyncio.gather(*tasks))
+        final = (await sp.table.query(pk, KeyRange.prefix("e#"))).items
+        assert len(final) == after_close == appended > 0
+        assert [i.sk for i in final] == [entry_sk(n) for n in range(1, len(final) + 1)]
+
+    async def main() -> None:
+        async with stateport.open(url(pool_max=8)) as sp:
+            for stream in range(8):
+                await round(sp, f"s{stream}")
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_tailing_reader_never_skips_an_entry() -> None:
+    async def main() -> None:
+        async with stateport.open(url(pool_max=8)) as sp:
+            await sp.table.put("log#s", "head", {"open": True})
+            total = 120
+
+            async def writer(w: int) -> None:
+                for _ in range(total // 4):
+                    await append(sp.table, "s", {"w": w})
+
+            seen: list[int] = []
+
+            async def reader() -> None:
+                cursor = entry_sk(0)
+                while len(seen) < total:
+                    page = await sp.table.query("log#s", KeyRange.between(cursor + "\x01", "e#~"))
+                    for item in page.items:
+                        seen.append(int(item.sk[2:]))
+                        cursor = item.sk
+                    await asyncio.sleep(0)
+
+            await asyncio.wait_for(
+                asyncio.gather(reader(), *(writer(w) for w in range(4))), timeout=120
+            )
+            assert seen == list(range(1, total + 1))
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- guarded inserts
+
+# Values that JSON text, jsonb, SQL and Python each compare in their own way:
+# 1 == 1.0 but True is not 1 and "1" is not 1; None is not absent; containers
+# compare by value; an integer and a float of 2**53 or more are equal in Python
+# when the float's binary value is the integer, but their JSON texts differ;
+# jsonb refuses text with NUL.
+GUARD_VALUES: list[Any] = [
+    0,
+    1,
+    1.0,
+    -0.0,
+    2.5,
+    0.1,
+    1e-7,
+    True,
+    False,
+    None,
+    "",
+    "1",
+    "x",
+    "é\u2603",
+    "a\x00b",
+    2**53 - 1,
+    float(2**53 - 1),
+    2**53,
+    float(2**53),
+    2**60,
+    float(2**60),
+    1e300,
+    10**30,
+    [],
+    {},
+    [1],
+    [1.0],
+    [True],
+    [2**60],
+    [float(2**60)],
+    {"k": 1},
+    {"k": 1.0},
+    {"k": [None]},
+]
+_ABSENT = object()
+
+
+def _spy_guarded(table: Any) -> list[bool]:
+    """Record what each one-statement attempt of ``table`` decided (True: applied)."""
+    decided: list[bool] = []
+    original = table._guarded_insert
+
+    async def spy(ops: Any) -> bool:
+        applied = bool(await original(ops))
+        decided.append(applied)
+        return applied
+
+    table._guarded_insert = spy
+    return decided
+
+
+@needs_pg
+def test_guarded_inserts_compare_values_as_resolve_does() -> None:
+    """Every stored value against every condition value, on the shape PostgreSQL
+    runs as one statement (checks, then one put on NotExists): the answers are
+    the memory backend's, and the one statement itself decided every case it
+    compiles (not just the general path behind it)."""
+    from stateport.backends._guarded import guards_of
+    from stateport.backends.postgres.table import _predicate
+
+    names = ["v", "n'a\"me"]
+
+    def cases() -> list[tuple[int, int, str, list[Any]]]:
+        out = []
+        for i in range(len(GUARD_VALUES) + 1):
+            pk = f"p{i}"
+            for j, wanted in enumerate(GUARD_VALUES):
+                for name in names:
+                    forms: list[tuple[str, Any]] = [
+                        ("attr", AttrEquals(name, wanted)),
+                        ("exists+attr", [stateport.Exists(), AttrEquals(name, wanted)]),
+                        ("version+attr", [VersionEquals(1), AttrEquals(name, wanted)]),
+                    ]
+                    for form, cond in forms:
+                        ops = [
+                            stateport.Check(pk, "a", cond),
+                            stateport.Check(pk, "b", stateport.Exists()),
+                            Put(pk, f"new{j}", {"n": j}, stateport.NotExists()),
+                        ]
+                        out.append((i, j, f"{name}/{form}", ops))
+        return out
+
+    async def run(store_url: str) -> tuple[list[tuple[Any, ...]], list[bool], list[bool]]:
+        outcomes: list[tuple[Any, ...]] = []
+        compiled: list[bool] = []
+        async with stateport.open(store_url) as sp:
+            table: Any = sp.table
+            on_postgres = store_url.startswith("postgresql")
+            decided = _spy_guarded(table) if on_postgres else []
+            for i, stored in enumerate([*GUARD_VALUES, _ABSENT]):
+                attrs = {} if stored is _ABSENT else dict.fromkeys(names, stored)
+                await sp.table.put(f"p{i}", "a", attrs)
+                await sp.table.put(f"p{i}", "b", {})
+            for i, j, form, ops in cases():
+                if on_postgres:
+                    prepared = [table._prepare(op, k) for k, op in enumerate(ops)]
+                    compiled.append(guards_of(prepared, _predicate) is not None)
+                try:
+                    await sp.table.transact(ops)
+                    outcomes.append((i, j, form, "ok"))
+                    await sp.table.delete(ops[-1].pk, ops[-1].sk)
+                except Conflict as e:
+                    outcomes.append((i, j, form, e.op_index))
+        return outcomes, compiled, decided
+
+    memory, _, _ = asyncio.run(run("memory://"))
+    postgres, compiled, decided = asyncio.run(run(url()))
+    assert postgres == memory
+    assert {o[3] for o in memory} == {"ok", 0}
+    # the fast path ran for every case whose conditions compile, and its answer
+    # (inserted or not) is the memory backend's
+    assert len(decided) == len(memory) == len(compiled)
+    fast = [(o, d) for o, c, d in zip(memory, compiled, decided, strict=True) if c]
+    assert len(fast) > len(memory) // 2
+    wrong = [o for o, d in fast if d != (o[3] == "ok")]
+    assert wrong == []
+
+
+async def _ledger_with_head(sp: stateport.Stateport, pk: str) -> list[Any]:
+    """A head and entry 1; the operations that append entry 2."""
+    await sp.table.put(pk, "head", {"open": True, "n": 0})
+    await sp.table.put(pk, entry_sk(1), {})
+    return [
+        stateport.Check(pk, "head", AttrEquals("open", True)),
+        stateport.Check(pk, entry_sk(1), stateport.Exists()),
+        Put(pk, entry_sk(2), {"x": 1}, condition=stateport.NotExists()),
+    ]
+
+
+@needs_pg
+@pytest.mark.parametrize(
+    ("head", "applies", "op_index"),
+    [
+        ({"n": 0, "open": False}, False, 0),
+        ({"n": 1, "open": True}, True, None),
+        (None, False, 1),  # the previous entry is deleted instead
+    ],
+    ids=["closed", "still-open", "previous-deleted"],
+)
+def test_guarded_insert_waits_for_a_concurrent_writer_and_sees_its_commit(
+    head: dict[str, Any] | None, applies: bool, op_index: int | None
+) -> None:
+    """Another client changes a checked row in an open transaction; the one-statement
+    append waits for it (FOR SHARE) and then checks what it committed."""
+    store_url = url()
+    table_name = f'"{schema_of(store_url)}".sp_items'
+    change: tuple[str, ...] = (f"DELETE FROM {table_name} WHERE pk = $1 AND sk = $2", entry_sk(1))
+    if head is not None:
+        text = json.dumps(head, sort_keys=True, separators=(",", ":"))
+        bump = "attrs = $3, version = version + 1"
+        change = (f"UPDATE {table_name} SET {bump} WHERE pk = $1 AND sk = $2", "head", text)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            ops = await _ledger_with_head(sp, "log#s")
+            decided = _spy_guarded(sp.table)
+            other = await raw_connect()
+            try:
+                await other.execute("BEGIN")
+                await other.execute(change[0], "log#s", *change[1:])
+                task = asyncio.create_task(sp.table.transact(ops))
+                await asyncio.sleep(0.5)
+                assert not task.done()  # waiting for the row lock
+                await other.execute("COMMIT")
+                if applies:
+                    await asyncio.wait_for(task, 10)
+                else:
+                    with pytest.raises(Conflict) as info:
+                        await asyncio.wait_for(task, 10)
+                    assert info.value.op_index == op_index
+            finally:
+                await other.close()
+            assert decided == [applies]  # the one statement decided, after the commit
+            assert (await sp.table.get("log#s", entry_sk(2)) is not None) == applies
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_guarded_insert_takes_the_advisory_locks_of_the_general_path() -> None:
+    """A multi-operation transaction of the general path holds advisory locks on its
+    keys: a one-statement append touching one of them waits for it to commit."""
+    from stateport.backends.postgres.table import lock_key
+
+    store_url = url()
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            ops = await _ledger_with_head(sp, "log#s")
+            decided = _spy_guarded(sp.table)
+            key = lock_key(f'"{schema_of(store_url)}"', "log#s", entry_sk(2))
+            other = await raw_connect()
+            try:
+                await other.execute("BEGIN")
+                await other.execute("SELECT pg_advisory_xact_lock($1)", key)
+                task = asyncio.create_task(sp.table.transact(ops))
+                await asyncio.sleep(0.5)
+                assert not task.done()  # waiting for the advisory lock
+                await other.execute("COMMIT")
+                await asyncio.wait_for(task, 10)
+            finally:
+                await other.close()
+            assert decided == [True]
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_guarded_insert_wakes_watches_of_another_store() -> None:
+    store_url = url()
+
+    async def main() -> None:
+        listener = await raw_connect()
+        got: list[str] = []
+        async with stateport.open(store_url) as watcher, stateport.open(store_url) as writer:
+            table: Any = writer.table
+            channel = table.channel("log#s")
+            await listener.add_listener(channel, lambda *a: got.append(a[2]))
+            decided = _spy_guarded(writer.table)
+            await writer.table.put("log#s", "head", {"open": True})
+            await append(writer.table, "s", {"i": 0})  # unwatched: no NOTIFY
+            await append(writer.table, "s", {"i": 1})
+            await asyncio.sleep(0.3)
+            assert got == []
+            async with watcher.table.watch("log#s") as w:
+                started = time.monotonic()
+                await append(writer.table, "s", {"i": 2})
+                assert await w.wait(10)
+                assert time.monotonic() - started < 2  # woken, not timed out
+            assert decided[-2:] == [True, True] and got != []
+        await listener.close()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- watches
+
+
+@needs_pg
+def test_watch_wakes_on_a_write_by_another_store_via_notify() -> None:
+    store_url = url()
+
+    async def main() -> None:
+        async with stateport.open(store_url) as watcher, stateport.open(store_url) as writer:
+            schema = schema_of(store_url)
+            async with watcher.table.watch("run#1") as w:
+                rows = await sql(f'SELECT pk FROM "{schema}".sp_watches')
+                assert [r[0] for r in rows] == ["run#1"]
+                await writer.table.put("run#2", "e", {})  # another partition
+                assert not await w.wait(0.5)
+                started = time.monotonic()
+                await writer.table.transact([Put("run#1", "e#1", {}), Put("run#3", "x", {})])
+                assert await w.wait(10)
+                assert time.monotonic() - started < 2  # woken, not timed out
+                await writer.table.put("run#1", "e#2", {})
+                assert await w.wait(10)
+                await writer.table.update("run#1", "e#2", set={"x": 1})
+                assert await w.wait(10)
+            rows = await sql(f'SELECT pk FROM "{schema}".sp_watches')
+            assert rows == []  # unwatched: writes no longer notify
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_unwatched_writes_do_not_notify() -> None:
+    store_url = url()
+
+    async def main() -> None:
+        listener = await raw_connect()
+        got: list[str] = []
+        async with stateport.open(store_url) as sp:
+            table: Any = sp.table
+            channel = table.channel("p")
+            await listener.add_listener(channel, lambda *a: got.append(a[2]))
+            await sp.table.put("p", "a", {})
+            await sp.table.transact([Put("p", "b", {}), Put("q", "c", {})])
+            await asyncio.sleep(0.3)
+            assert got == []  # nobody registered: no NOTIFY on the hot path
+            async with sp.table.watch("p"):
+                await sp.table.put("p", "c", {})
+                for _ in range(50):
+                    if got:
+                        break
+                    await asyncio.sleep(0.05)
+                assert got == [channel]
+        await listener.close()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- failures and limits
+
+
+async def _connections(schema: str) -> int:
+    rows = await sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", f"stateport/{schema}"
+    )
+    return int(rows[0][0])
+
+
+@needs_pg
+def test_opening_and_closing_leaks_no_connection() -> None:
+    store_url = url(pool_min=2)
+    schema = schema_of(store_url)
+
+    async def main() -> None:
+        for i in range(15):
+            async with stateport.open(store_url) as sp:
+                async with sp.table.watch("p"):
+                    await asyncio.gather(*(sp.table.put("p", f"{i}-{k}", {}) for k in range(6)))
+                assert await _connections(schema) >= 2
+        await asyncio.sleep(0.2)
+        assert await _connections(schema) == 0
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_pool_max_bounds_the_connections() -> None:
+    store_url = url(pool_max=3)
+    schema = schema_of(store_url)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            peak = 0
+
+            async def slow_get(i: int) -> None:
+                await sp.table.put("p", str(i), {})
+
+            for _ in range(5):
+                await asyncio.gather(*(slow_get(i) for i in range(30)))
+                peak = max(peak, await _connections(schema))
+            assert 1 <= peak <= 3
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_statement_timeout_is_unavailable() -> None:
+    store_url = url(statement_timeout=300)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            await sp.table.put("p", "locked", {"n": 1})
+            holder = await raw_connect()
+            try:
+                await holder.execute("BEGIN")
+                await holder.execute(
+                    f'SELECT 1 FROM "{schema_of(store_url)}".sp_items WHERE sk = $1 FOR UPDATE',
+                    "locked",
+                )
+                started = time.monotonic()
+                with pytest.raises(Unavailable, match="statement_timeout"):
+                    await sp.table.update("p", "locked", set={"n": 2})
+                assert time.monotonic() - started < 5
+            finally:
+                await holder.close()
+            item = await sp.table.update("p", "locked", set={"n": 2})
+            assert item.version == 2
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_dropped_connections_surface_as_unavailable_then_recover() -> None:
+    store_url = url(pool_min=3, pool_max=3)
+    schema = schema_of(store_url)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            await asyncio.gather(*(sp.table.put("p", str(i), {}) for i in range(6)))
+            errors: list[BaseException] = []
+
+            async def worker(w: int) -> None:
+                for i in range(40):
+                    try:
+                        await sp.table.put("p", f"w{w}-{i}", {})
+                    except StateportError as e:
+                        errors.append(e)
+                    await asyncio.sleep(0.005)
+
+            async def killer() -> None:
+                await asyncio.sleep(0.05)
+                await sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = $1",
+                    f"stateport/{schema}",
+                )
+
+            await asyncio.wait_for(asyncio.gather(killer(), *(worker(w) for w in range(3))), 60)
+            assert all(isinstance(e, Unavailable) for e in errors), errors
+            assert all("127.0.0.1" in str(e) or "localhost" in str(e) for e in errors)
+            await sp.table.put("p", "after", {"ok": True})  # the next call succeeds
+            assert (await sp.table.get("p", "after")) is not None
+
+    asyncio.run(main())
+
+
+@needs_pg
+@pytest.mark.slow
+def test_a_backend_that_stops_answering_is_unavailable_then_recovers() -> None:
+    """The client-side bound of a statement (statement_timeout + 5 s): on the
+    single-statement path (the pool's watchdog) and inside a transaction."""
+    if "127.0.0.1" not in BASE_URL and "localhost" not in BASE_URL:
+        pytest.skip("the server under test is not local: not stopping its processes")
+    if os.geteuid() != 0:
+        pytest.skip("stopping a server process needs root")
+    store_url = url(pool_min=1, pool_max=1, statement_timeout=500)
+    schema = schema_of(store_url)
+
+    async def backend() -> int:
+        rows = await sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"stateport/{schema}"
+        )
+        assert len(rows) == 1
+        return int(rows[0][0])
+
+    async def stalled(sp: stateport.Stateport, call: Callable[[], Awaitable[Any]]) -> None:
+        await sp.table.get("p", "a")  # a pooled connection is open
+        pid = await backend()
+        os.kill(pid, signal.SIGSTOP)  # the server process stops answering (not closed)
+        try:
+            started = time.monotonic()
+            with pytest.raises(Unavailable, match=r"not responding|unreachable"):
+                await asyncio.wait_for(call(), 30)
+            assert 5 < time.monotonic() - started < 9
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            await sp.table.put("p", "a", {"n": 1})
+            await stalled(sp, lambda: sp.table.put("p", "b", {}))
+            await stalled(sp, lambda: sp.table.update("p", "a", set={"n": 2}))
+            item = await sp.table.update("p", "a", set={"n": 3})  # a fresh connection answers
+            assert item.attrs == {"n": 3}
+
+    asyncio.run(main())
+
+
+def _cluster_command(action: str) -> list[str]:
+    versions = os.listdir("/etc/postgresql")
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", action]
+
+
+@needs_pg
+@pytest.mark.slow
+def test_server_restart_surfaces_as_unavailable_then_recovers() -> None:
+    if "127.0.0.1" not in BASE_URL and "localhost" not in BASE_URL:
+        pytest.skip("the server under test is not local: not restarting it")
+    if not os.path.isdir("/etc/postgresql") or os.geteuid() != 0:
+        pytest.skip("no local cluster this user may restart (pg_ctlcluster)")
+    store_url = url(connect_timeout=2, pool_timeout=5)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            await sp.table.put("p", "before", {})
+            stop = await asyncio.to_thread(
+                subprocess.run, _cluster_command("stop"), capture_output=True, text=True
+            )
+            assert stop.returncode == 0, stop.stderr
+            try:
+                for _ in range(3):  # while down: a typed error, quickly
+                    started = time.monotonic()
+                    with pytest.raises(Unavailable, match=r"127\.0\.0\.1|localhost"):
+                        await sp.table.put("p", "down", {})
+                    assert time.monotonic() - started < 10
+            finally:
+                start = await asyncio.to_thread(
+                    subprocess.run, _cluster_command("start"), capture_output=True, text=True
+                )
+            assert start.returncode == 0, start.stderr
+            for _ in range(50):  # wait until it accepts connections
+                if await asyncio.to_thread(_accepts):
+                    break
+                await asyncio.sleep(0.2)
+            await sp.table.put("p", "after", {})  # the next call after it is back succeeds
+            assert await sp.table.get("p", "before") is not None
+
+    try:
+        asyncio.run(main())
+    finally:
+        subprocess.run(
+            _cluster_command("start"), capture_output=True
+        )  # up again, whatever happened
+
+
+def _accepts() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0
+
+
+@needs_pg
+def test_deadlock_with_another_client_is_retried() -> None:
+    store_url = url()
+    schema = schema_of(store_url)
+
+    async def main() -> None:
+        async with stateport.open(store_url) as sp:
+            await sp.table.put("p", "a", {"n": 0})
+            await sp.table.put("p", "b", {"n": 0})
+            other = await raw_connect()
+            try:
+                await other.execute("BEGIN")
+                await other.execute(
+                    f'UPDATE "{schema}".sp_items SET version = version WHERE sk = $1', "b"
+                )
+
+                async def ours() -> None:
+                    await sp.table.transact(
+                        [Update("p", "a", set={"n": 1}), Update("p", "b", set={"n": 1})]
+                    )
+
+                task = asyncio.create_task(ours())
+                await asyncio.sleep(0.3)  # ours holds a and waits for b
+                try:
+                    # the other client now wants a: a deadlock; one of the two is aborted
+                    await other.execute(
+                        f'UPDATE "{schema}".sp_items SET version = version WHERE sk = $1', "a"
+                    )
+                    await other.execute("COMMIT")
+                except Exception:
+                    await other.execute("ROLLBACK")
+                await asyncio.wait_for(task, 30)  # ours succeeds, retried if it was the victim
+            finally:
+                await other.close()
+            a, b = await sp.table.batch_get([("p", "a"), ("p", "b")])
+            assert a is not None and b is not None and a.attrs["n"] == b.attrs["n"] == 1
+
+    asyncio.run(main())
+
+
+@needs_pg
+def test_sync_facade_and_threads_share_one_store() -> None:
+    with stateport.sync.open(url()) as sp:
+        sp.table.put("p", "s", {"n": 1})
+        item = sp.table.get("p", "s")
+        assert item.attrs == {"n": 1}
+
+
+@needs_pg
+def test_describe_names_the_server_and_settings() -> None:
+    async def main() -> None:
+        async with stateport.open(url(pool_max=4, statement_timeout=1000)) as sp:
+            facts = sp.describe()
+            assert facts["engine"].startswith("postgresql ")
+            assert facts["pool_max"] == 4 and facts["statement_timeout_ms"] == 1000
+
+    asyncio.run(main())
