@@ -1,6 +1,6 @@
 """The two engine ports every backend implements, and the engine that owns them."""
 
-from .blob import BlobPort, BlobReader, Upload
+from .blob import BlobPort, BlobReader, ChunkedUpload, Upload
 from .engine import AppliedMigration, Engine, SchemaStatus
 from .table import (
     DEFAULT_INDEXES,
@@ -33,6 +33,7 @@ __all__ = [
     "BlobReader",
     "Capabilities",
     "Check",
+    "ChunkedUpload",
     "Condition",
     "Delete",
     "Engine",

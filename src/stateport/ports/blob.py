@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Final
 from ..digest import ContentDigest, DigestLike
 from ..errors import IntegrityError, NotFound, ValidationError
 
-__all__ = ["BlobPort", "BlobReader", "BlobSource", "Upload"]
+__all__ = ["BlobPort", "BlobReader", "BlobSource", "ChunkedUpload", "Upload"]
 
 CHUNK_SIZE: Final = 1024 * 1024
 """Streams are read and written in chunks of this many bytes."""
@@ -47,6 +47,54 @@ class Upload(ABC):
     @abstractmethod
     async def abort(self) -> None:
         """Discard the staged content. Idempotent."""
+
+
+class ChunkedUpload(Upload):
+    """An upload staged as numbered rows of whole :data:`CHUNK_SIZE` chunks, as the
+    database backends store blobs.
+
+    Writes are buffered to whole chunks; a backend implements storing a run of
+    chunks (:meth:`_store_chunks`), publishing (:meth:`_publish`, with what is
+    left in the buffer) and discarding the staged rows (:meth:`_discard`).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._seq = 0
+        self._done = False
+
+    @abstractmethod
+    async def _store_chunks(self, seq: int, data: bytes) -> int:
+        """Store ``data`` as chunks numbered from ``seq``; return the next number."""
+
+    @abstractmethod
+    async def _publish(self, seq: int, rest: bytes, digest: ContentDigest, size: int) -> None:
+        """Store ``rest`` as the last chunks (from ``seq``) and publish under ``digest``,
+        all in one transaction; keep the existing copy if ``digest`` is stored."""
+
+    @abstractmethod
+    async def _discard(self) -> None:
+        """Delete the staged rows (never a published blob)."""
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if len(self._buffer) >= CHUNK_SIZE:
+            whole = len(self._buffer) - len(self._buffer) % CHUNK_SIZE
+            data = bytes(self._buffer[:whole])
+            del self._buffer[:whole]
+            self._seq = await self._store_chunks(self._seq, data)
+
+    async def commit(self, digest: ContentDigest, size: int) -> None:
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        await self._publish(self._seq, rest, digest, size)
+        self._done = True
+
+    async def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        await self._discard()
 
 
 class BlobReader:

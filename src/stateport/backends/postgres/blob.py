@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from ...digest import ContentDigest
 from ...errors import NotFound
-from ...ports.blob import CHUNK_SIZE, BlobPort, Upload
+from ...ports.blob import CHUNK_SIZE, BlobPort, ChunkedUpload, Upload
 from ._conn import Connection, Database, sqlstate
 
 
@@ -37,28 +37,18 @@ async def _insert_chunks(
     return first_seq + len(seqs)
 
 
-class _PostgresUpload(Upload):
+class _PostgresUpload(ChunkedUpload):
     def __init__(self, port: PostgresBlobPort, blob_id: int) -> None:
+        super().__init__()
         self._db = port._db
         self._blob_id = blob_id
-        self._seq = 0
-        self._buffer = bytearray()
-        self._done = False
 
-    async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        if len(self._buffer) >= CHUNK_SIZE:
-            whole = len(self._buffer) - len(self._buffer) % CHUNK_SIZE
-            data = bytes(self._buffer[:whole])
-            del self._buffer[:whole]
-            s, blob_id, seq = self._db.schema, self._blob_id, self._seq
-            self._seq = await self._db.call(
-                lambda conn: _insert_chunks(conn, s, blob_id, seq, data)
-            )
+    async def _store_chunks(self, seq: int, data: bytes) -> int:
+        s, blob_id = self._db.schema, self._blob_id
+        return await self._db.call(lambda conn: _insert_chunks(conn, s, blob_id, seq, data))
 
-    async def commit(self, digest: ContentDigest, size: int) -> None:
-        s, blob_id, seq, rest = self._db.schema, self._blob_id, self._seq, bytes(self._buffer)
-        self._buffer.clear()
+    async def _publish(self, seq: int, rest: bytes, digest: ContentDigest, size: int) -> None:
+        s, blob_id = self._db.schema, self._blob_id
 
         async def work(conn: Connection) -> None:
             await _insert_chunks(conn, s, blob_id, seq, rest)
@@ -76,12 +66,8 @@ class _PostgresUpload(Upload):
                 await conn.execute(f"DELETE FROM {s}.sp_blobs WHERE blob_id = $1", blob_id)
 
         await self._db.call(work)
-        self._done = True
 
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
+    async def _discard(self) -> None:
         s, blob_id = self._db.schema, self._blob_id
         await self._db.call(
             lambda conn: conn.execute(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from ...digest import ContentDigest
 from ...errors import NotFound
-from ...ports.blob import CHUNK_SIZE, BlobPort, Upload
+from ...ports.blob import CHUNK_SIZE, BlobPort, ChunkedUpload, Upload
 from ._executor import Executor
 
 _INLINE_MAX = 256 * 1024  # bigger blobs are written off the caller's thread
@@ -42,33 +42,22 @@ def _insert_chunks(conn: sqlite3.Connection, blob_id: int, first_seq: int, data:
     return seq
 
 
-class _SqliteUpload(Upload):
+class _SqliteUpload(ChunkedUpload):
     def __init__(self, port: SqliteBlobPort, blob_id: int) -> None:
+        super().__init__()
         self._x = port._x
         self._blob_id = blob_id
-        self._seq = 0
-        self._buffer = bytearray()
-        self._done = False
 
-    async def _flush(self, data: bytes) -> None:
-        blob_id, seq = self._blob_id, self._seq
+    async def _store_chunks(self, seq: int, data: bytes) -> int:
+        blob_id = self._blob_id
 
         def work(conn: sqlite3.Connection) -> int:
             return _insert_chunks(conn, blob_id, seq, data)
 
-        self._seq = await self._x.run(work, write=True, inline=False)
+        return await self._x.run(work, write=True, inline=False)
 
-    async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        if len(self._buffer) >= CHUNK_SIZE:
-            whole = len(self._buffer) - len(self._buffer) % CHUNK_SIZE
-            data = bytes(self._buffer[:whole])
-            del self._buffer[:whole]
-            await self._flush(data)
-
-    async def commit(self, digest: ContentDigest, size: int) -> None:
-        blob_id, seq, rest = self._blob_id, self._seq, bytes(self._buffer)
-        self._buffer.clear()
+    async def _publish(self, seq: int, rest: bytes, digest: ContentDigest, size: int) -> None:
+        blob_id = self._blob_id
 
         def work(conn: sqlite3.Connection) -> None:
             _insert_chunks(conn, blob_id, seq, rest)
@@ -83,12 +72,8 @@ class _SqliteUpload(Upload):
                 )
 
         await self._x.run(work, write=True, inline=False)
-        self._done = True
 
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
+    async def _discard(self) -> None:
         blob_id = self._blob_id
 
         def work(conn: sqlite3.Connection) -> None:
