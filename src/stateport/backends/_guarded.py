@@ -21,7 +21,7 @@ path never reports a failure itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..ports.table import Condition, NotExists, WriteOp
 
@@ -35,14 +35,9 @@ order the fragment's placeholders appear — or None when the backend cannot
 say the condition exactly."""
 
 
-class Guard(NamedTuple):
-    """One compiled condition on the row ``(pk, sk)`` (a tuple: built on every append)."""
-
-    pk: str
-    sk: str
-    exists: bool
-    fragment: str
-    params: tuple[Any, ...]
+Guard = tuple[str, str, bool, str, tuple[Any, ...]]
+"""One compiled condition: ``(pk, sk, exists, fragment, params)`` of the row it
+tests (a plain tuple: one is built per condition of every append)."""
 
 
 def inserts(op: WriteOp) -> bool:
@@ -68,5 +63,5 @@ def guards_of(ops: Sequence[WriteOp], predicate: Predicate) -> list[Guard] | Non
             compiled = predicate(cond)
             if compiled is None:
                 return None
-            out.append(Guard(op.pk, op.sk, *compiled))
+            out.append((op.pk, op.sk, *compiled))
     return out

@@ -347,13 +347,14 @@ class PostgresTablePort(TablePort):
         if locked:
             keys = sorted({lock_key(self._db.schema, op.pk, op.sk) for op in ops})
             params.append(keys)
-            guards.sort(key=lambda g: (g.pk, g.sk))  # rows locked in key order, as elsewhere
-        for g in guards:
-            params.extend((g.pk, g.sk, *g.params))
-        shape = (locked, *(g.fragment for g in guards))
+            guards.sort(key=lambda g: (g[0], g[1]))  # rows locked in key order, as elsewhere
+        for pk, sk, _, _, extra in guards:
+            params.extend((pk, sk, *extra))
+        fragments = [fragment for _, _, _, fragment, _ in guards]
+        shape = (locked, *fragments)
         sql = self._guarded_sql.get(shape)
         if sql is None:
-            sql = self._compile_guarded(locked, [g.fragment for g in guards])
+            sql = self._compile_guarded(locked, fragments)
             if len(self._guarded_sql) < 256:
                 self._guarded_sql[shape] = sql
         try:

@@ -102,7 +102,8 @@ def compile_guarded_insert(
     sql = _sql_cache.get(key)
     if sql is None:
         where = " AND ".join(
-            f"EXISTS ({_ROW}{g.fragment})" if g.exists else f"NOT EXISTS ({_ROW})" for g in guards
+            f"EXISTS ({_ROW}{fragment})" if exists else f"NOT EXISTS ({_ROW})"
+            for _, _, exists, fragment, _ in guards
         )
         marks = ", ".join("?" * len(row))
         sql = f"{insert_head} SELECT {marks}{f' WHERE {where}' if where else ''}"
