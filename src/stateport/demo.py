@@ -254,13 +254,6 @@ async def releases(run: DemoRun) -> None:
         run.say(f"  #{r.seq} {r.action:8} {r.spec_digest.short()} {r.metadata.version_label}")
 
 
-@step("Schema version")
-async def schema_version(run: DemoRun) -> None:
-    status = await run.sp.schema_version()
-    applied = ", ".join(f"{m.version} {m.name}" for m in status.applied) or "none"
-    run.say(f"schema version {status.current} of {status.latest} (applied: {applied})")
-
-
 @step("Carry a feature through its states, with work packages (sp.work)")
 async def work_feature(run: DemoRun) -> None:
     work = run.sp.work
@@ -310,6 +303,13 @@ async def work_audit(run: DemoRun) -> None:
         raise RuntimeError(f"the audit chain does not verify: {result.describe()}")
     run.say(f"verify_audit_chain -> {result.describe()}")
     run.say(f"export it with: stateport audit head --feature {feature.slug}")
+
+
+@step("Schema version")
+async def schema_version(run: DemoRun) -> None:
+    status = await run.sp.schema_version()
+    applied = ", ".join(f"{m.version} {m.name}" for m in status.applied) or "none"
+    run.say(f"schema version {status.current} of {status.latest} (applied: {applied})")
 
 
 # --------------------------------------------------------------------------- running
