@@ -25,7 +25,9 @@ and deletes that event and every one after it. The next event continues the
 numbering from the last kept one. (When waves only grow along the log, as an
 executor emits them, this deletes exactly the events of later waves.) A
 running run cannot be rewound (its executor would race the deletes):
-interrupt it first.
+interrupt it first. While a rewind runs, the log is closed (an append is
+refused, never accepted and then deleted) and status changes are refused; a
+rewind cut short by a crash is finished by calling it again.
 """
 
 from __future__ import annotations
@@ -149,6 +151,11 @@ class CouncilRepository:
 
         def decide(head: Item) -> HeadChange:
             current = CouncilRunStatus(head.attrs["status"])
+            if head.attrs.get("truncating") is True:
+                raise InvalidTransition(
+                    f"council run {rid!r} is being rewound: finish the rewind first "
+                    "(run truncate_events_after_wave again if it was cut short)"
+                )
             if current is target:
                 return HeadChange({})
             if target not in TRANSITIONS[current]:
@@ -284,19 +291,18 @@ class CouncilRepository:
         rid = _check_id(run_id)
         if type(wave_index) is not int or wave_index < 0:
             raise ValidationError(f"wave_index must be an int >= 0, got {wave_index!r}")
-        head = await self._ledger.require_head(rid)
-        status = CouncilRunStatus(head.attrs["status"])
-        if status in (CouncilRunStatus.RUNNING, CouncilRunStatus.COMPLETED):
-            raise InvalidTransition(
-                f"council run {rid!r} is {status.value}: "
-                + ("interrupt it before rewinding" if status is _S.RUNNING else "it is final")
-            )
-        keep = 0
-        async for entry in self._ledger.iter_entries(rid):
-            if entry.attrs["wave"] > wave_index:
-                break
-            keep = entry.seq
-        return await self._ledger.truncate_after(rid, keep)
+
+        def allow(head: Item) -> None:
+            status = CouncilRunStatus(head.attrs["status"])
+            if status in (CouncilRunStatus.RUNNING, CouncilRunStatus.COMPLETED):
+                raise InvalidTransition(
+                    f"council run {rid!r} is {status.value}: "
+                    + ("interrupt it before rewinding" if status is _S.RUNNING else "it is final")
+                )
+
+        return await self._ledger.truncate_before_first(
+            rid, lambda entry: entry.attrs["wave"] > wave_index, allow=allow
+        )
 
     def _run(self, head: Item) -> CouncilRun:
         a = head.attrs

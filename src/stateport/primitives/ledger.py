@@ -27,7 +27,8 @@ See docs/decisions/0009-ledger-and-ref-registry.md.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -312,6 +313,11 @@ class Ledger:
 
     async def _explain_head(self, stream: str) -> None:
         head = await self.require_head(stream)
+        if head.attrs.get("truncating") is True:
+            raise InvalidTransition(
+                f"{self.noun} {stream!r} is being truncated: it takes no entries until "
+                "the truncation is done (run it again if it was cut short)"
+            )
         status = head.attrs.get(self.status_attr, "closed")
         raise InvalidTransition(f"{self.noun} {stream!r} is {status}: it takes no more entries")
 
@@ -367,29 +373,101 @@ class Ledger:
 
     # ---- truncation -----------------------------------------------------------
 
-    async def truncate_after(self, stream: str, seq: int) -> int:
+    async def truncate_after(
+        self, stream: str, seq: int, *, allow: Callable[[Item], None] | None = None
+    ) -> int:
         """Delete every entry with a number above ``seq``; return how many.
 
-        Deletes run from the highest number down, in as few transactions as
-        the engine allows, so the ledger is a prefix at every moment; the next
-        append continues at the last kept entry's number + 1.
+        ``allow(head)`` may refuse the truncation (raise). The stream is closed
+        while entries go, so no append can land in the middle of it and vanish;
+        it reopens when the truncation is done (if it was open before). Deletes
+        run from the highest number down, in as few transactions as the engine
+        allows, each conditional on the head not having changed, so the ledger
+        is a prefix at every moment: if the head changes meanwhile (a state
+        change), the truncation stops with :class:`Conflict` and can be run
+        again; a truncation cut short by a crash is finished by running it
+        again. The next append continues at the last kept entry's number + 1.
         """
         if type(seq) is not int or seq < 0:
             raise ValidationError(f"seq must be an int >= 0, got {seq!r}")
+
+        async def cut() -> int:
+            return seq
+
+        return await self._truncate(stream, cut, allow)
+
+    async def truncate_before_first(
+        self,
+        stream: str,
+        first: Callable[[Entry], bool],
+        *,
+        allow: Callable[[Item], None] | None = None,
+    ) -> int:
+        """Delete the first entry for which ``first(entry)`` holds and every entry
+        after it; return how many. Chosen once the stream is closed, so an
+        append racing the call is either kept or refused, never lost; otherwise
+        as :meth:`truncate_after`."""
+
+        async def cut() -> int:
+            keep = 0
+            async for entry in self.iter_entries(stream):
+                if first(entry):
+                    break
+                keep = entry.seq
+            return keep
+
+        return await self._truncate(stream, cut, allow)
+
+    async def _truncate(
+        self,
+        stream: str,
+        cut: Callable[[], Awaitable[int]],
+        allow: Callable[[Item], None] | None,
+    ) -> int:
         pk = self.pk(stream)
-        await self.require_head(stream)
-        if seq >= MAX_SEQ:
-            return 0
-        limit = self.table.capabilities.max_transaction_ops
-        batch = limit if limit is not None else 10_000
-        deleted = 0
+        head = await self.require_head(stream)
+        if allow is not None:
+            allow(head)
+        reopen = head.attrs.get("open") is True or head.attrs.get("truncating") is True
+        changed = Conflict(
+            f"{self.noun} {stream!r} changed while it was being truncated; "
+            "the entries kept are still a prefix: run the truncation again"
+        )
+        try:
+            head = await self.table.update(
+                pk,
+                HEAD_SK,
+                set={"open": False, "truncating": True},
+                condition=VersionEquals(head.version),
+            )
+        except Conflict:
+            raise changed from None
         self._last.pop(stream, None)
-        while True:
+        seq = await cut()
+        same_head = Check(pk, HEAD_SK, VersionEquals(head.version))
+        limit = self.table.capabilities.max_transaction_ops
+        batch = limit - 1 if limit is not None else 10_000
+        deleted = 0
+        while seq < MAX_SEQ:
             page = await self.table.query(pk, _after(seq), descending=True, limit=batch)
             if not page.items:
-                return deleted
-            await self.table.transact([Delete(pk, i.sk) for i in page.items])
+                break
+            try:
+                await self.table.transact([same_head, *(Delete(pk, i.sk) for i in page.items)])
+            except Conflict as e:
+                if e.op_index == 0:
+                    raise changed from None
+                raise
             deleted += len(page.items)
+        with contextlib.suppress(Conflict):  # changed at the last moment: it decided `open`
+            await self.table.update(
+                pk,
+                HEAD_SK,
+                set={"open": reopen},
+                remove=["truncating"],
+                condition=VersionEquals(head.version),
+            )
+        return deleted
 
 
 class _Moved(Exception):
