@@ -7,22 +7,18 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TypeAlias
 
 from .. import _time
 from ..domains.work import Feature
 from ..errors import ValidationError
 from ..primitives.chain import ChainHead
-from ..store import open as open_store
-from ._common import CommandError, store_url
+from ._common import CommandError, Commands, store_of
 from ._work import feature_of
 
 __all__ = ["register"]
 
-Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-
-def register(commands: Sub, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     audit = commands.add_parser(
         "audit",
         parents=[common],
@@ -87,7 +83,6 @@ def _read_head(name: str) -> tuple[ChainHead, str | None]:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     expected: ChainHead | None = None
     slug: str | None = args.feature
     if args.head is not None:
@@ -99,7 +94,7 @@ async def _verify(args: argparse.Namespace) -> int:
         if slug is None:
             raise CommandError("--head needs --feature (the file names no feature)")
     broken = checked = 0
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         features: list[Feature] = (
             [await feature_of(sp, slug)] if slug is not None else await sp.work.list_all_features()
         )
@@ -120,8 +115,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _head(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         feature = await feature_of(sp, args.feature)
         head = await sp.work.audit_head(feature.id)
     doc = {

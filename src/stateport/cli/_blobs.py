@@ -17,8 +17,7 @@ from ..digest import ContentDigest
 from ..errors import IntegrityError, NotFound
 from ..ports.blob import BlobReader
 from ..store import Stateport
-from ..store import open as open_store
-from ._common import CommandError, Progress, store_url
+from ._common import CommandError, Commands, Progress, store_of
 
 __all__ = ["PROGRESS_THRESHOLD", "get_command", "put_command", "register"]
 
@@ -27,7 +26,7 @@ PROGRESS_THRESHOLD = 64 * 1024 * 1024
 
 
 def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
     blobs = commands.add_parser(
@@ -151,9 +150,8 @@ async def _put_one(sp: Stateport, name: str) -> ContentDigest:
 
 
 async def put_command(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     status = 0
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         for name in args.files:
             try:
                 digest = await _put_one(sp, name)
@@ -206,9 +204,8 @@ async def _to_file(reader: BlobReader, target: Path) -> None:
 
 
 async def get_command(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     digest = ContentDigest(args.digest)
-    async with open_store(url) as sp, sp.blobs.open(digest) as reader:
+    async with store_of(args, create=True) as sp, sp.blobs.open(digest) as reader:
         if args.output in (None, "-"):
             await _to_stdout(reader)
         else:
@@ -220,8 +217,7 @@ async def get_command(args: argparse.Namespace) -> int:
 
 
 async def _ls(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         async for digest in sp.blobs.digests():
             try:
                 size = await sp.blobs.size(digest)
@@ -235,11 +231,10 @@ async def _ls(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     wanted = [ContentDigest(d) for d in args.digests]
     checked = bad = 0
     progress = Progress("verify", len(wanted) or None, fmt=lambda n: f"{n} blobs")
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         source = _each(wanted) if wanted else sp.blobs.digests()
         try:
             async for digest in source:

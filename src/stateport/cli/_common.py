@@ -6,25 +6,32 @@ import argparse
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from typing import Any, TextIO
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TextIO, TypeAlias
 
 from ..backends import open_engine
 from ..config import resolve_url
 from ..ports.engine import Engine
+from ..store import Stateport
+from ..store import open as open_store
 
 __all__ = [
     "PROGRESS_INTERVAL",
     "CommandError",
+    "Commands",
     "Handler",
     "Progress",
     "engine_at",
     "human_size",
+    "store_of",
     "store_url",
 ]
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 """A command: takes the parsed arguments, returns the exit status."""
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""Where a command group registers its subcommands."""
 
 PROGRESS_INTERVAL = 1.0
 """Seconds between two progress lines on stderr."""
@@ -41,6 +48,16 @@ def store_url(args: argparse.Namespace) -> tuple[str, str]:
         # an empty --url (say, from an unset shell variable) must not fall back to the default
         raise CommandError("--url is empty: give a store URL, e.g. sqlite:///./state.db")
     return resolve_url(explicit)
+
+
+def store_of(args: argparse.Namespace, *, create: bool) -> AbstractAsyncContextManager[Stateport]:
+    """The store the command's URL names (see :func:`store_url`), opened and migrated.
+
+    ``create=False`` for commands that only look: a store that does not exist
+    yet is an error instead of being created.
+    """
+    url, _ = store_url(args)
+    return open_store(url, create=create)
 
 
 @asynccontextmanager

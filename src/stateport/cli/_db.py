@@ -8,13 +8,13 @@ from typing import Any
 from ..errors import StateportError
 from ..ports.engine import SchemaStatus
 from ..ports.table import TablePort
-from ._common import engine_at, store_url
+from ._common import Commands, engine_at, store_url
 
 __all__ = ["register"]
 
 
 def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
     db = commands.add_parser(

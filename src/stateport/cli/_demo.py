@@ -7,13 +7,13 @@ import sys
 
 from ..demo import run_demo
 from ..store import open as open_store
-from ._common import store_url
+from ._common import Commands, store_url
 
 __all__ = ["register"]
 
 
 def register(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
     demo = commands.add_parser(

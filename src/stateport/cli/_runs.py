@@ -6,21 +6,18 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any, TypeAlias
+from typing import Any
 
 from .. import _time
 from ..domains.releases import ReleaseMetadata, ReleaseRecord
 from ..domains.runs import RunEvent, RunRecord, RunStatus
-from ..store import open as open_store
 from . import _blobs
-from ._common import CommandError, store_url
+from ._common import CommandError, Commands, store_of
 
 __all__ = ["register"]
 
-Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-
-def register(commands: Sub, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     _register_runs(commands, common)
     _register_releases(commands, common)
     _register_cas(commands, common)
@@ -33,7 +30,7 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- runs
 
 
-def _register_runs(commands: Sub, common: argparse.ArgumentParser) -> None:
+def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
     runs = commands.add_parser(
         "runs",
         parents=[common],
@@ -127,10 +124,9 @@ def _when(text: str | None) -> str:
 
 
 async def _runs_list(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     if args.limit < 0:
         raise CommandError("--limit must be >= 0")
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         if args.limit == 0:
             runs = await sp.runs.list_runs(args.spec, status=args.status)
             more = False
@@ -157,8 +153,7 @@ async def _runs_list(args: argparse.Namespace) -> int:
 
 
 async def _runs_show(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         record = await sp.runs.get_run(args.run_id)
         last = await sp.runs.latest_event(args.run_id)
     data = _run_json(record)
@@ -182,10 +177,9 @@ def _print_event(e: RunEvent, as_json: bool) -> None:
 
 
 async def _runs_events(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     if args.after < 0:
         raise CommandError("--after must be >= 0")
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         if args.follow:
             async for event in sp.runs.watch_events(args.run_id, args.after):
                 _print_event(event, args.json)
@@ -201,7 +195,7 @@ async def _runs_events(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- releases
 
 
-def _register_releases(commands: Sub, common: argparse.ArgumentParser) -> None:
+def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> None:
     releases = commands.add_parser(
         "releases",
         parents=[common],
@@ -295,8 +289,7 @@ def _print_releases(records: list[ReleaseRecord], as_json: bool, *, with_name: b
 
 
 async def _releases_list(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         records = await sp.releases.list_releases()
     if not records and not args.json:
         print("no releases")
@@ -306,8 +299,7 @@ async def _releases_list(args: argparse.Namespace) -> int:
 
 
 async def _releases_history(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         records = await sp.releases.history(args.name)
     if not records:
         print(f"error: no release named {args.name!r}", file=sys.stderr)
@@ -324,17 +316,15 @@ def _user() -> str:
 
 
 async def _releases_promote(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
     metadata = ReleaseMetadata(args.by or _user(), args.label, args.notes)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         record = await sp.releases.promote(args.name, args.digest, metadata)
     _print_releases([record], args.json, with_name=True)
     return 0
 
 
 async def _releases_rollback(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url, create=False) as sp:
+    async with store_of(args, create=False) as sp:
         record = await sp.releases.rollback(args.name)
     _print_releases([record], args.json, with_name=True)
     return 0
@@ -343,7 +333,7 @@ async def _releases_rollback(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- cas
 
 
-def _register_cas(commands: Sub, common: argparse.ArgumentParser) -> None:
+def _register_cas(commands: Commands, common: argparse.ArgumentParser) -> None:
     cas = commands.add_parser(
         "cas",
         parents=[common],

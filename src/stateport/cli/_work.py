@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, TypeAlias
+from typing import Any
 
 from .. import _time
 from ..domains.work import Feature, FeatureState, WorkPackage
 from ..store import Stateport
-from ..store import open as open_store
-from ._common import store_url
+from ._common import Commands, store_of
 
 __all__ = ["feature_of", "register"]
 
-Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-
-def register(commands: Sub, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     work = commands.add_parser(
         "work",
         parents=[common],
@@ -103,8 +100,7 @@ def _wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
 
 
 async def _features(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         found = (
             await sp.work.list_features_by_state(args.state)
             if args.state
@@ -128,8 +124,7 @@ async def _features(args: argparse.Namespace) -> int:
 
 
 async def _wps(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         feature = await feature_of(sp, args.feature)
         for wp in await sp.work.list_wps_by_feature(feature.id):
             deps = [d.depends_on for d in await sp.work.get_wp_dependencies(wp.id)]
@@ -142,8 +137,7 @@ async def _wps(args: argparse.Namespace) -> int:
 
 
 async def _ready(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         feature = await feature_of(sp, args.feature)
         for wp in await sp.work.get_ready_wps(feature.id):
             if args.json:
@@ -154,8 +148,7 @@ async def _ready(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
-    url, _ = store_url(args)
-    async with open_store(url) as sp:
+    async with store_of(args, create=True) as sp:
         feature = await feature_of(sp, args.feature)
         async for e in sp.work.iter_audit_trail(feature.id):
             if args.json:
