@@ -372,6 +372,7 @@ def test_blobs_verify_reports_progress(
 
 def test_blobs_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = db_url(tmp_path)
+    assert run(capsys, "db", "migrate", "--url", url)[0] == 0  # get and verify only look
     out_file = tmp_path / "out.bin"
     code, out, err = run(
         capsys, "blobs", "get", DIGEST_OF_NOTHING_STORED, "-o", str(out_file), "--url", url
@@ -503,3 +504,32 @@ def test_the_installed_command(tmp_path: Path) -> None:
         )
         assert done.returncode == 2
         assert "usage: stateport" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["db", "version"],
+        ["blobs", "ls"],
+        ["blobs", "verify"],
+        ["blobs", "get", "a" * 64],
+        ["runs", "list"],
+        ["runs", "show", "r1"],
+        ["runs", "events", "r1"],
+        ["releases", "list"],
+        ["releases", "history", "agent"],
+        ["releases", "rollback", "agent"],
+        ["work", "features"],
+        ["work", "wps", "some-feature"],
+        ["work", "ready", "some-feature"],
+        ["work", "audit", "some-feature"],
+        ["audit", "verify"],
+        ["audit", "head", "--feature", "some-feature"],
+    ],
+)
+def test_commands_that_only_look_never_create_a_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    code, _, err = run(capsys, *argv, "--url", db_url(tmp_path, "typo.db"))
+    assert code == 1 and "no database" in err, err
+    assert not (tmp_path / "typo.db").exists()

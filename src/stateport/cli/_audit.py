@@ -94,7 +94,7 @@ async def _verify(args: argparse.Namespace) -> int:
         if slug is None:
             raise CommandError("--head needs --feature (the file names no feature)")
     broken = checked = 0
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         features: list[Feature] = (
             [await feature_of(sp, slug)] if slug is not None else await sp.work.list_all_features()
         )
@@ -115,7 +115,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _head(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         feature = await feature_of(sp, args.feature)
         head = await sp.work.audit_head(feature.id)
     doc = {

@@ -205,7 +205,7 @@ async def _to_file(reader: BlobReader, target: Path) -> None:
 
 async def get_command(args: argparse.Namespace) -> int:
     digest = ContentDigest(args.digest)
-    async with store_of(args, create=True) as sp, sp.blobs.open(digest) as reader:
+    async with store_of(args, create=False) as sp, sp.blobs.open(digest) as reader:
         if args.output in (None, "-"):
             await _to_stdout(reader)
         else:
@@ -217,7 +217,7 @@ async def get_command(args: argparse.Namespace) -> int:
 
 
 async def _ls(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         async for digest in sp.blobs.digests():
             try:
                 size = await sp.blobs.size(digest)
@@ -234,7 +234,7 @@ async def _verify(args: argparse.Namespace) -> int:
     wanted = [ContentDigest(d) for d in args.digests]
     checked = bad = 0
     progress = Progress("verify", len(wanted) or None, fmt=lambda n: f"{n} blobs")
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         source = _each(wanted) if wanted else sp.blobs.digests()
         try:
             async for digest in source:

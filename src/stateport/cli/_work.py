@@ -100,7 +100,7 @@ def _wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
 
 
 async def _features(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         found = (
             await sp.work.list_features_by_state(args.state)
             if args.state
@@ -124,7 +124,7 @@ async def _features(args: argparse.Namespace) -> int:
 
 
 async def _wps(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         feature = await feature_of(sp, args.feature)
         for wp in await sp.work.list_wps_by_feature(feature.id):
             deps = [d.depends_on for d in await sp.work.get_wp_dependencies(wp.id)]
@@ -137,7 +137,7 @@ async def _wps(args: argparse.Namespace) -> int:
 
 
 async def _ready(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         feature = await feature_of(sp, args.feature)
         for wp in await sp.work.get_ready_wps(feature.id):
             if args.json:
@@ -148,7 +148,7 @@ async def _ready(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
-    async with store_of(args, create=True) as sp:
+    async with store_of(args, create=False) as sp:
         feature = await feature_of(sp, args.feature)
         async for e in sp.work.iter_audit_trail(feature.id):
             if args.json:
