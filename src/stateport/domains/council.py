@@ -42,7 +42,7 @@ from typing import Any, Final
 from .. import _json, _time
 from ..errors import InvalidTransition, ValidationError
 from ..ports.table import Item, TablePort
-from ..primitives.ledger import Entry, HeadChange, Ledger
+from ..primitives.ledger import Entry, Ledger
 from ..primitives.listing import newest_first, order_key
 
 __all__ = ["CouncilRepository", "CouncilRun", "CouncilRunEvent", "CouncilRunStatus"]
@@ -149,7 +149,7 @@ class CouncilRepository:
         rid = _check_id(run_id)
         target = _status(status)
 
-        def decide(head: Item) -> HeadChange:
+        def decide(head: Item) -> dict[str, Any]:
             current = CouncilRunStatus(head.attrs["status"])
             if head.attrs.get("truncating") is True:
                 raise InvalidTransition(
@@ -157,21 +157,19 @@ class CouncilRepository:
                     "(run truncate_events_after_wave again if it was cut short)"
                 )
             if current is target:
-                return HeadChange({})
+                return {}
             if target not in TRANSITIONS[current]:
                 allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "nothing"
                 raise InvalidTransition(
                     f"council run {rid!r} is {current.value}: it cannot become "
                     f"{target.value} (allowed: {allowed})"
                 )
-            return HeadChange(
-                {
-                    "status": target.value,
-                    "open": target is not CouncilRunStatus.COMPLETED,
-                    "updated": _time.to_text(_time.now()),
-                    "gsi3pk": _BY_STATUS + target.value,
-                }
-            )
+            return {
+                "status": target.value,
+                "open": target is not CouncilRunStatus.COMPLETED,
+                "updated": _time.to_text(_time.now()),
+                "gsi3pk": _BY_STATUS + target.value,
+            }
 
         await self._ledger.update_head(rid, decide)
 
@@ -180,10 +178,10 @@ class CouncilRepository:
         rid = _check_id(run_id)
         graph = _check_graph(graph_json)
 
-        def decide(head: Item) -> HeadChange:
+        def decide(head: Item) -> dict[str, Any]:
             if head.attrs["status"] == CouncilRunStatus.COMPLETED.value:
                 raise InvalidTransition(f"council run {rid!r} is completed: its graph is final")
-            return HeadChange({"graph": graph, "updated": _time.to_text(_time.now())})
+            return {"graph": graph, "updated": _time.to_text(_time.now())}
 
         await self._ledger.update_head(rid, decide)
 
@@ -269,16 +267,14 @@ class CouncilRepository:
         return moved
 
     async def _interrupt_if_running(self, rid: str) -> None:
-        def decide(head: Item) -> HeadChange:
+        def decide(head: Item) -> dict[str, Any]:
             if head.attrs["status"] != CouncilRunStatus.RUNNING.value:
                 raise _NotRunning
-            return HeadChange(
-                {
-                    "status": CouncilRunStatus.INTERRUPTED.value,
-                    "updated": _time.to_text(_time.now()),
-                    "gsi3pk": _BY_STATUS + CouncilRunStatus.INTERRUPTED.value,
-                }
-            )
+            return {
+                "status": CouncilRunStatus.INTERRUPTED.value,
+                "updated": _time.to_text(_time.now()),
+                "gsi3pk": _BY_STATUS + CouncilRunStatus.INTERRUPTED.value,
+            }
 
         await self._ledger.update_head(rid, decide)
 

@@ -97,9 +97,7 @@ class ReleaseRegistry:
                 raise NotFound(f"no release named {name!r}")
             back = current.attrs["back"]
             if back is None:
-                raise NoPreviousRelease(
-                    f"{name!r} has no release before {_describe(name, current)}"
-                )
+                raise NoPreviousRelease(f"{name!r} has no release before {_describe(current)}")
             target = await self._refs.entry(name, back)
             if target is None:  # history is append-only: only tampering gets here
                 raise NotFound(f"release {name!r} #{back} is missing from its history")
@@ -158,7 +156,7 @@ def _check_name(name: Any) -> None:
         )
 
 
-def _describe(name: str, ref: Ref) -> str:
+def _describe(ref: Ref) -> str:
     return f"#{ref.seq} ({ContentDigest(ref.attrs['spec']).short()})"
 
 

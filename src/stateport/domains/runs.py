@@ -27,7 +27,7 @@ from .. import _json, _time
 from ..digest import ContentDigest, DigestLike
 from ..errors import InvalidTransition, ValidationError
 from ..ports.table import Item, TablePort
-from ..primitives.ledger import Entry, HeadChange, Ledger
+from ..primitives.ledger import Entry, Ledger
 from ..primitives.listing import newest_first, order_key
 
 __all__ = [
@@ -258,21 +258,19 @@ class RunLedger:
         data = self._check_summary(summary)
         completed = _time.to_text(_time.now())
 
-        def decide(head: Item) -> HeadChange:
+        def decide(head: Item) -> dict[str, Any]:
             current = RunStatus(head.attrs["status"])
             if current is not RunStatus.RUNNING:
                 raise InvalidTransition(
                     f"run {run_id!r} is {current.value}: it cannot become {status.value}"
                 )
-            return HeadChange(
-                {
-                    "status": status.value,
-                    "open": False,
-                    "summary": data,
-                    "completed": completed,
-                    "gsi3pk": _BY_STATUS + status.value,
-                }
-            )
+            return {
+                "status": status.value,
+                "open": False,
+                "summary": data,
+                "completed": completed,
+                "gsi3pk": _BY_STATUS + status.value,
+            }
 
         await self._ledger.update_head(self._ledger_id(run_id), decide)
 

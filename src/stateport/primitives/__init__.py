@@ -18,7 +18,7 @@ from .chain import (
     encode_fields,
     link_hash,
 )
-from .ledger import Entry, HeadChange, Ledger
+from .ledger import Entry, Ledger
 from .refs import Ref, RefRegistry
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "ChainVerification",
     "ChainVerifier",
     "Entry",
-    "HeadChange",
     "Ledger",
     "Ref",
     "RefRegistry",

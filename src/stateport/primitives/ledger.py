@@ -49,7 +49,7 @@ from ..ports.table import (
     VersionEquals,
 )
 
-__all__ = ["HEAD_SK", "Entry", "HeadChange", "Ledger"]
+__all__ = ["HEAD_SK", "Entry", "Ledger"]
 
 HEAD_SK: Final = "head"
 ENTRY_PREFIX: Final = "e#"
@@ -87,16 +87,6 @@ class Entry:
 
     seq: int
     attrs: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class HeadChange:
-    """What :meth:`Ledger.update_head` writes: attributes to set and remove on
-    the head, and other operations to apply in the same transaction."""
-
-    set: Mapping[str, Any]
-    remove: Sequence[str] = ()
-    extra_ops: Sequence[Op] = ()
 
 
 class Ledger:
@@ -142,17 +132,10 @@ class Ledger:
         """The operation that writes entry ``seq`` (fails if it exists)."""
         return Put(self.pk(stream), entry_sk(seq), attrs, _ABSENT)
 
-    async def create(
-        self,
-        stream: str,
-        attrs: Mapping[str, Any],
-        *,
-        open: bool = True,
-        extra_ops: Sequence[Op] = (),
-    ) -> None:
+    async def create(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> None:
         """Create the head of ``stream``; :class:`Conflict` if it exists."""
         try:
-            await self.table.transact([self.create_op(stream, attrs, open=open), *extra_ops])
+            await self.table.transact([self.create_op(stream, attrs, open=open)])
         except Conflict as e:
             if e.op_index == 0:
                 raise Conflict(
@@ -174,11 +157,11 @@ class Ledger:
             raise NotFound(f"no {self.noun} {stream!r}")
         return head
 
-    async def update_head(self, stream: str, decide: Callable[[Item], HeadChange]) -> Item:
-        """Change the head by ``decide(head)``, atomically with its extra ops.
+    async def update_head(self, stream: str, decide: Callable[[Item], Mapping[str, Any]]) -> Item:
+        """Set the head attributes ``decide(head)`` returns.
 
-        ``decide`` sees the current head and returns the change, or raises (an
-        :class:`InvalidTransition`, say) to refuse it. The write is conditional
+        ``decide`` sees the current head and returns the attributes to set, or
+        raises (an :class:`InvalidTransition`, say) to refuse the change. The write is conditional
         on the head's version, so a concurrent change makes ``decide`` run again
         on the new head: a state machine checked in ``decide`` holds under any
         concurrency. Returns the head as it was when the change applied.
@@ -187,13 +170,12 @@ class Ledger:
         for _ in range(_MAX_RETRIES):
             head = await self.require_head(stream)
             change = decide(head)
-            op = Update(pk, HEAD_SK, change.set, change.remove, VersionEquals(head.version))
             try:
-                await self.table.transact([op, *change.extra_ops])
-            except Conflict as e:
-                if e.op_index == 0:
-                    continue  # the head moved (or went): decide again on the new one
-                raise
+                await self.table.update(
+                    pk, HEAD_SK, set=change, condition=VersionEquals(head.version)
+                )
+            except Conflict:
+                continue  # the head moved (or went): decide again on the new one
             return head
         raise Conflict(f"{self.noun} {stream!r} kept changing; gave up after {_MAX_RETRIES} tries")
 
