@@ -89,17 +89,20 @@ def remove_db(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def raw_connect(path: Path) -> sqlite3.Connection:
-    """The baseline connection: autocommit driver mode, WAL, synchronous=NORMAL."""
+def raw_connect(path: Path, ddl: str | None = _RAW_DDL) -> sqlite3.Connection:
+    """A fresh baseline database: autocommit driver mode, WAL, synchronous=NORMAL,
+    with the table ``ddl`` creates (none if None)."""
     remove_db(path)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(_RAW_DDL)
+    if ddl is not None:
+        conn.execute(ddl)
     return conn
 
 
-async def _open(url: str) -> stateport.Stateport:
+async def open_store(url: str) -> stateport.Stateport:
+    """The store at ``url`` (a coroutine, for ``asyncio.Runner.run``)."""
     return await stateport.open(url)
 
 
@@ -152,7 +155,7 @@ class _TableCase(SpeedCase):
 
     def setup(self) -> None:
         remove_db(self.db)
-        self.sp = self.runner.run(_open(self.url))
+        self.sp = self.runner.run(open_store(self.url))
         self.conn = raw_connect(self.raw_db)
         self._next = {"ours": 0, "baseline": 0}
         self.log(f"{self.name}: warming both databases, {self.warm} {self.unit}s each (untimed)")
@@ -314,7 +317,7 @@ class BlobPut64kDurable(SpeedCase):
     def setup(self) -> None:
         self._rng = random.Random(64)
         remove_db(self.db)
-        self.sp = self.runner.run(_open(self.url))
+        self.sp = self.runner.run(open_store(self.url))
         for sub in ("tmp", "objects"):
             (self.raw_root / sub).mkdir(parents=True, exist_ok=True)
         self.log(f"{self.name}: warming both stores, {self.warm} puts each (untimed)")

@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cases import WORK, SpeedCase, remove_db
+from cases import WORK, SpeedCase, open_store, raw_connect, remove_db
 
-import stateport
 from stateport import ContentDigest, RunEvent, RunMetadata
 
 SPEC = ContentDigest.from_bytes(b"benchmark agent spec")
@@ -47,18 +46,9 @@ def _stamp() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-async def _open(url: str) -> stateport.Stateport:
-    return await stateport.open(url)
-
-
 def raw_events(path: Path) -> sqlite3.Connection:
     """The baseline: autocommit driver mode, WAL, synchronous=NORMAL, one events table."""
-    remove_db(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(_EVENTS_DDL)
-    return conn
+    return raw_connect(path, _EVENTS_DDL)
 
 
 class _LedgerCase(SpeedCase):
@@ -70,7 +60,7 @@ class _LedgerCase(SpeedCase):
 
     def setup(self) -> None:
         remove_db(self.db)
-        self.sp = self.runner.run(_open(f"sqlite:///{self.db}{self.query}"))
+        self.sp = self.runner.run(open_store(f"sqlite:///{self.db}{self.query}"))
         self.run_id = self.runner.run(self.sp.runs.create_run(SPEC, META))
         self.conn = raw_events(self.raw_db)
         self.raw_seq = 0
@@ -317,7 +307,7 @@ class AppendFlatAsLedgerGrows(SpeedCase):
 
     def setup(self) -> None:
         remove_db(self.db)
-        self.sp = self.runner.run(_open(f"sqlite:///{self.db}?portable=false"))
+        self.sp = self.runner.run(open_store(f"sqlite:///{self.db}?portable=false"))
         big = self.quick_big_size if self.quick else self.big_size
         self.small = self.runner.run(self._fill(self.small_size))
         self.big = self.runner.run(self._fill(big))

@@ -24,27 +24,14 @@ import struct
 import time
 from typing import Any, ClassVar
 
-from cases import WORK, SpeedCase, remove_db
+from cases import WORK, SpeedCase, open_store, raw_connect, remove_db
 
-import stateport
 from stateport.domains.work import Feature, WorkPackage, WpDependency, WpState
 from stateport.domains.work import audit as work_audit
 
 READY_LIMIT_S = 0.100
 
 _U32 = struct.Struct(">I").pack
-
-
-async def _open(url: str) -> stateport.Stateport:
-    return await stateport.open(url)
-
-
-def _raw(path: Any) -> sqlite3.Connection:
-    remove_db(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
 
 
 # --------------------------------------------------------------------------- audit chain
@@ -157,10 +144,10 @@ class AuditVerify100k(SpeedCase):
     def setup(self) -> None:
         n = self.items_per_op
         remove_db(self.db)
-        self.sp = self.runner.run(_open(f"sqlite:///{self.db}"))
+        self.sp = self.runner.run(open_store(f"sqlite:///{self.db}"))
         self.log(f"{self.name}: writing a chain of {n} entries on each side (untimed)")
         rows = self.runner.run(self._build(n))
-        self.conn = _raw(self.raw_db)
+        self.conn = raw_connect(self.raw_db, None)
         for ddl in _RAW_AUDIT_DDL:
             self.conn.execute(ddl)
         self.conn.execute("BEGIN")
@@ -321,7 +308,7 @@ class ReadyWps10k(SpeedCase):
 
     def setup(self) -> None:
         remove_db(self.db)
-        self.sp = self.runner.run(_open(f"sqlite:///{self.db}"))
+        self.sp = self.runner.run(open_store(f"sqlite:///{self.db}"))
         self.log(
             f"{self.name}: building {self.packages} packages, "
             f"{self.packages * self.deps_per_package} dependencies on each side (untimed)"
@@ -384,7 +371,7 @@ class ReadyWps10k(SpeedCase):
                 await work.update_wp_state(self.ids[seq], step, actor="bench")
 
     def _build_raw(self) -> None:
-        self.conn = conn = _raw(self.raw_db)
+        self.conn = conn = raw_connect(self.raw_db, None)
         for ddl in _RAW_WP_DDL:
             conn.execute(ddl)
         conn.execute("BEGIN")
