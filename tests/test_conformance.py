@@ -18,6 +18,7 @@ from stateport.testing import (
     RunLedgerConformance,
     StoreConformance,
     TablePortConformance,
+    WorkStoreConformance,
     table_of,
 )
 
@@ -108,6 +109,13 @@ class _SqliteFileStore(_TmpPath):
         return f"sqlite:///{self.fresh('shared')}.db"
 
 
+class _SqliteDurableStore(_TmpPath):
+    """durability=full: every write goes through the worker thread."""
+
+    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
+        return stateport.open(f"sqlite:///{self.fresh('d')}.db?durability=full")
+
+
 class _SqliteMemoryStore:
     def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
         return stateport.open("sqlite://:memory:")
@@ -118,10 +126,12 @@ DOMAIN_SUITES: tuple[type[StoreConformance], ...] = (
     CouncilRepositoryConformance,
     ReleaseRegistryConformance,
     RunLedgerConformance,
+    WorkStoreConformance,
 )
 ENGINES: dict[str, type] = {
     "Memory": _MemoryStore,
     "SqliteFile": _SqliteFileStore,
+    "SqliteDurable": _SqliteDurableStore,
     "SqliteMemory": _SqliteMemoryStore,
 }
 
