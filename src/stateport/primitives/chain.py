@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..digest import is_digest_hex
 from ..errors import ValidationError
 
 __all__ = [
@@ -215,15 +216,11 @@ class ChainHead:
 
 def parse_hash(text: Any, what: str) -> bytes:
     """A 64-digit lowercase hex hash as bytes; :class:`ValidationError` otherwise."""
-    if type(text) is not str or len(text) != 2 * HASH_SIZE:
+    if type(text) is not str or not is_digest_hex(text.lower()):
         raise ValidationError(f"{what} must be {2 * HASH_SIZE} hex digits")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError as e:
-        raise ValidationError(f"{what} must be {2 * HASH_SIZE} hex digits") from e
-    if raw.hex() != text:
+    if not is_digest_hex(text):
         raise ValidationError(f"{what} must be lowercase hex")
-    return raw
+    return bytes.fromhex(text)
 
 
 # --------------------------------------------------------------------------- verification
@@ -287,10 +284,6 @@ class ChainVerifier:
     def count(self) -> int:
         """How many links have checked out so far."""
         return self._count
-
-    @property
-    def broken(self) -> bool:
-        return self._broken is not None
 
     def fail(self, seq: int, reason: str) -> bool:
         """Record a break at ``seq`` (the first one recorded wins); return False."""

@@ -510,6 +510,8 @@ class WorkStoreConformance(StoreConformance):
                 await w.record_metric(Metric(feature_id=other, wp_id=wp, metric_type="x", value=1))
             with pytest.raises(ValidationError):
                 await w.record_metric(Metric(feature_id=fid, metric_type="x", value=math.inf))
+            with pytest.raises(ValidationError):  # too large for a float
+                await w.record_metric(Metric(feature_id=fid, metric_type="x", value=10**400))
             with pytest.raises(NotFound):
                 await w.record_metric(Metric(feature_id=other + 5, metric_type="x", value=1))
             with pytest.raises(NotFound):
@@ -641,14 +643,14 @@ class WorkStoreConformance(StoreConformance):
             async def race(worker: int) -> list[str]:
                 won = []
                 for st in FORWARD:
-                    step.wait()
+                    step.wait(timeout=30)
                     try:
                         await w.update_feature_state(fid, st, actor=f"t{worker}")
                     except InvalidTransition:
                         continue
                     won.append(st.value)
                 for wst in WP_FORWARD:
-                    step.wait()
+                    step.wait(timeout=30)
                     try:
                         await w.update_wp_state(wp, wst, actor=f"t{worker}")
                     except InvalidTransition:

@@ -375,6 +375,10 @@ def check_strings(value: Any, what: str) -> tuple[str, ...]:
 
 
 def check_number(value: Any, what: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
+    try:
+        finite = type(value) in (int, float) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         raise ValidationError(f"{what} must be a finite number, got {value!r}")
     return float(value)

@@ -45,8 +45,9 @@ from ...ports.table import (
     Update,
     VersionEquals,
 )
-from ...primitives.chain import GENESIS, ChainHead, ChainVerification
+from ...primitives.chain import GENESIS, HASH_SIZE, ChainHead, ChainVerification
 from ...primitives.ledger import Ledger
+from ...primitives.listing import order_key
 from . import audit as _audit
 from .graph import Graph, find_cycle, layers, ready
 from .models import (
@@ -93,7 +94,6 @@ _GRAPH_SK: Final = "graph"
 _WP_PREFIX: Final = "wp#"
 _SHARD_PREFIX: Final = "g#"
 _MAX_RETRIES: Final = 1000
-_BATCH: Final = 100  # DynamoDB's BatchGetItem limit
 _TITLE: Final = 1000
 _CACHE: Final = 65536
 _GRAPH_CACHE: Final = 16
@@ -155,10 +155,6 @@ _DEVICE_INDEX: Final = "work.devices"
 
 
 # --------------------------------------------------------------------------- records
-
-
-def _opt_time(text: Any) -> datetime | None:
-    return None if text is None else _time.from_text(text)
 
 
 def _feature_of(a: dict[str, Any]) -> Feature:
@@ -826,12 +822,10 @@ class WorkStore:
     async def _wps_by_seq(self, fid: int, seqs: Sequence[int]) -> list[WorkPackage]:
         pk = _feature_pk(fid)
         out: list[WorkPackage] = []
-        for i in range(0, len(seqs), _BATCH):
-            got = await self.table.batch_get([(pk, _wp_sk(s)) for s in seqs[i : i + _BATCH]])
-            for it in got:
-                if it is None:
-                    raise IntegrityError(f"feature {fid}: a work package record is missing")
-                out.append(_wp_of(it.attrs))
+        for it in await self.table.batch_get([(pk, _wp_sk(s)) for s in seqs]):
+            if it is None:
+                raise IntegrityError(f"feature {fid}: a work package record is missing")
+            out.append(_wp_of(it.attrs))
         return out
 
     async def get_ready_wps(self, feature_id: int) -> list[WorkPackage]:
@@ -916,9 +910,7 @@ class WorkStore:
         """Every entry of the feature's chain, in chain order."""
         fid = check_id(feature_id, "feature_id")
         await self._feature_item(fid)
-        return [
-            _audit.entry_of(fid, e.seq, e.attrs) async for e in self._ledger.iter_entries(str(fid))
-        ]
+        return [_audit.entry_of(fid, e.seq, e.attrs) for e in await self._ledger.entries(str(fid))]
 
     async def get_latest_audit_entry(self, feature_id: int) -> AuditEntry | None:
         fid = check_id(feature_id, "feature_id")
@@ -988,7 +980,7 @@ class WorkStore:
         meta = evidence.metadata
         if meta is not None:
             _json.as_mapping(meta, "metadata")
-            _json.check_json(meta, portable=True, where="metadata")
+            _json.check_json(meta, portable=self.table.capabilities.portable, where="metadata")
         _, check = await self._wp_check(wid)
         now = _time.to_text(_time.now())
 
@@ -1205,7 +1197,7 @@ class WorkStore:
                 "sync_direction": direction.value,
                 "last_synced_at": stamp,
                 "gsi1pk": _SYNC_INDEX,
-                "gsi1sk": f"{stamp}#{_id20(sid)}",
+                "gsi1sk": order_key(stamp, _id20(sid)),
             }
             return [
                 Put(f"work.syncmap#{fid}", claim_sk, {"mapping_id": sid}, NotExists()),
@@ -1253,7 +1245,7 @@ class WorkStore:
                 set={
                     "external_state": state,
                     "last_synced_at": stamp,
-                    "gsi1sk": f"{stamp}#{_id20(sid)}",
+                    "gsi1sk": order_key(stamp, _id20(sid)),
                 },
                 condition=Exists(),
             )
@@ -1295,7 +1287,7 @@ class WorkStore:
                         "clock": node.clock.to_dict(),
                         "last_seen": seen,
                         "gsi1pk": _DEVICE_INDEX,
-                        "gsi1sk": f"{seen}#{did}",
+                        "gsi1sk": order_key(seen, did),
                     }
                     return [Put(pk, "device", attrs, NotExists())]
 
@@ -1314,7 +1306,7 @@ class WorkStore:
                         "name": name,
                         "clock": merged.to_dict(),
                         "last_seen": seen,
-                        "gsi1sk": f"{seen}#{did}",
+                        "gsi1sk": order_key(seen, did),
                     },
                     condition=VersionEquals(item.version),
                 )
@@ -1384,8 +1376,10 @@ def _check_hash(value: Any, what: str) -> bytes | None:
         raise ValidationError(f"{what} must be bytes, got {type(value).__name__}")
     if not value:
         return None
-    if len(value) != 32:
-        raise ValidationError(f"{what} must be 32 bytes (SHA-256) or empty, got {len(value)}")
+    if len(value) != HASH_SIZE:
+        raise ValidationError(
+            f"{what} must be {HASH_SIZE} bytes (SHA-256) or empty, got {len(value)}"
+        )
     return value
 
 
