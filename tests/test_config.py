@@ -108,3 +108,31 @@ def test_open_reads_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
             assert sp.describe()["location"] == f"{tmp_path}/env.db"
 
     asyncio.run(main())
+
+
+def test_passwords_never_appear_in_messages() -> None:
+    import asyncio
+
+    import stateport
+    from stateport import ConfigError
+    from stateport.url import redact
+
+    secret = "s3cr3t-pw"
+    assert redact(f"postgresql://user:{secret}@db:5432/x") == "postgresql://user:***@db:5432/x"
+    assert redact("sqlite:///./a:b@c.db") == "sqlite:///./a:b@c.db"  # no netloc password
+    for url in (
+        f"postgresql://user:{secret}@db:5432/x?pool_max=0",
+        f"postgresql://user:{secret}@db:5432/x?nonsense=1",
+        f"nosuch://user:{secret}@db/x",
+        f"postgresql://user:{secret}@db:5432/x?a=1&a=2",
+    ):
+        async def open_it(url: str = url) -> None:
+            async with stateport.open(url):
+                pass
+
+        try:
+            asyncio.run(open_it())
+        except ConfigError as e:
+            assert secret not in str(e), str(e)
+        else:
+            raise AssertionError(f"{url} opened")

@@ -32,6 +32,7 @@ from .domains.work import (
 from .errors import Conflict, InvalidTransition, NoPreviousRelease
 from .ports.table import KeyRange, NotExists, Put
 from .store import Stateport
+from .url import redact
 
 __all__ = ["STEPS", "DemoRun", "Step", "new_run_id", "run_demo", "step"]
 
@@ -325,7 +326,7 @@ async def run_demo(
     """Run the demo ``steps`` (default :data:`STEPS`) on ``sp``, printing to ``out``."""
     run = DemoRun(sp, out, run_id or new_run_id())
     chosen = list(STEPS if steps is None else steps)
-    print(f"demo run {run.run_id} on {sp.url}", file=out)
+    print(f"demo run {run.run_id} on {redact(sp.url)}", file=out)
     for number, item in enumerate(chosen, 1):
         print(f"\n[{number}/{len(chosen)}] {item.title}", file=out)
         await item.run(run)

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .ports.blob import BlobPort
 from .ports.engine import AppliedMigration, Engine, SchemaStatus
 from .ports.table import TablePort
+from .url import redact
 
 __all__ = ["Stateport", "open"]
 
@@ -61,7 +62,7 @@ class Stateport:
 
     def describe(self) -> dict[str, Any]:
         """Facts about the engine, for display."""
-        return {"url": self.url, **self.engine.describe()}
+        return {"url": redact(self.url), **self.engine.describe()}
 
     async def aclose(self) -> None:
         """Close the engine. Idempotent."""
@@ -79,7 +80,7 @@ class Stateport:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<Stateport {self.url}>"
+        return f"<Stateport {redact(self.url)}>"
 
 
 async def _open(url: str | None, migrate: bool, create: bool) -> Stateport:
@@ -92,8 +93,8 @@ async def _open(url: str | None, migrate: bool, create: bool) -> Stateport:
             status = await engine.schema_version()
             if status.pending:
                 raise ConfigError(
-                    f"{resolved}: the schema is at version {status.current} of "
-                    f"{status.latest}: run  stateport db migrate --url '{resolved}'"
+                    f"{redact(resolved)}: the schema is at version {status.current} of "
+                    f"{status.latest}: run  stateport db migrate --url '{redact(resolved)}'"
                 )
     except BaseException:
         await engine.aclose()

@@ -6,6 +6,7 @@ that names the parameter, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,8 +14,14 @@ from .errors import ConfigError
 
 __all__ = ["StoreURL", "parse_url"]
 
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``: the form shown in messages."""
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 @dataclass
@@ -31,7 +38,7 @@ class StoreURL:
 
     def fail(self, message: str) -> ConfigError:
         """A ConfigError about this URL (for backends reading their parameters)."""
-        return ConfigError(f"store URL {self.raw!r}: {message}")
+        return ConfigError(f"store URL {redact(self.raw)!r}: {message}")
 
     def take_str(self, name: str, default: str | None = None) -> str | None:
         return self.params.pop(name, default)
@@ -76,17 +83,17 @@ def parse_url(url: str) -> StoreURL:
         raise ConfigError("a store URL is required, e.g. sqlite:///./state.db or memory://")
     if "://" not in url:
         raise ConfigError(
-            f"store URL {url!r} has no scheme: write it as scheme://..., "
+            f"store URL {redact(url)!r} has no scheme: write it as scheme://..., "
             "e.g. sqlite:///./state.db or memory://"
         )
     try:
         parts = urlsplit(url)
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError as e:
-        raise ConfigError(f"store URL {url!r} is malformed: {e}") from e
+        raise ConfigError(f"store URL {redact(url)!r} is malformed: {e}") from e
     params: dict[str, str] = {}
     for k, v in pairs:
         if k in params:
-            raise ConfigError(f"store URL {url!r}: parameter {k!r} given twice")
+            raise ConfigError(f"store URL {redact(url)!r}: parameter {k!r} given twice")
         params[k] = v
     return StoreURL(url, parts.scheme.lower(), parts.netloc, parts.path, params)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..ports.engine import Engine
-from ..url import StoreURL, parse_url
+from ..url import StoreURL, parse_url, redact
 
 __all__ = ["BackendEntry", "open_engine", "register_backend", "registered_schemes"]
 
@@ -79,7 +79,7 @@ async def open_engine(url: str | StoreURL, *, create: bool = True) -> Engine:
     entry = _REGISTRY.get(parsed.scheme)
     if entry is None:
         raise ConfigError(
-            f"store URL {parsed.raw!r}: unknown scheme {parsed.scheme!r}; "
+            f"store URL {redact(parsed.raw)!r}: unknown scheme {parsed.scheme!r}; "
             f"known schemes: {', '.join(s + '://' for s in registered_schemes())}"
         )
     return await _load(parsed.scheme, entry)(parsed)

@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import StateportError
 from ..ports.engine import SchemaStatus
 from ..ports.table import TablePort
+from ..url import redact
 from ._common import Commands, engine_at, store_url
 
 __all__ = ["register"]
@@ -158,7 +159,7 @@ def _print_pairs(pairs: list[tuple[str, str]], indent: str = "") -> None:
 
 async def _info(args: argparse.Namespace) -> int:
     url, source = store_url(args)
-    store = [("url", url), ("from", source)]
+    store = [("url", redact(url)), ("from", source)]
     try:
         async with engine_at(url, create=False) as engine:
             facts = engine.describe()

@@ -7,6 +7,7 @@ import sys
 
 from ..demo import run_demo
 from ..store import open as open_store
+from ..url import redact
 from ._common import Commands, store_url
 
 __all__ = ["register"]
@@ -34,7 +35,7 @@ def register(
 
 async def _demo(args: argparse.Namespace) -> int:
     url, source = store_url(args)
-    print(f"store: {url} (from {source})")
+    print(f"store: {redact(url)} (from {source})")
     async with open_store(url) as sp:
         await run_demo(sp, sys.stdout)
     return 0

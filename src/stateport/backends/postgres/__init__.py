@@ -42,7 +42,7 @@ import asyncpg  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from ...errors import ConfigError, StateportError
 from ...migrations import check_known, pending
 from ...ports.engine import AppliedMigration, Engine, SchemaStatus
-from ...url import StoreURL
+from ...url import StoreURL, redact
 from .._blobs import choose_blobs
 from ._conn import Connection, Database, Home, Pool, translate
 from .blob import PostgresBlobPort
@@ -83,7 +83,7 @@ class PostgresEngine(Engine):
         self.where = f"PostgreSQL at {host}:{port}/{database} (schema {schema})"
         self.schema = schema
         self._create = create
-        self._url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)  # no password in messages
+        self._url = redact(url)
         self._settings: dict[str, Any] = {
             "schema": schema,
             "pool_min": pool_min,
