@@ -53,11 +53,7 @@ from stateport.backends import open_engine
 from stateport.ports import BlobPort, TablePort
 from stateport.primitives.ledger import entry_sk
 from stateport.testing import BlobPortConformance, TablePortConformance, table_of
-
-try:
-    from stateport.testing.store import StoreConformance
-except ImportError:  # pragma: no cover - the domain suite is not there yet
-    StoreConformance = None  # type: ignore[assignment,misc]
+from stateport.testing.store import StoreConformance
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +69,21 @@ def pg() -> Any:
 
 
 needs_pg = pytest.mark.usefixtures("pg")
+
+
+@pytest.fixture(scope="module")
+def driver() -> None:
+    """The postgres extra is installed, or a skip (a failure under CI=true)."""
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        problem = "asyncpg is not installed: pip install -e '.[dev,postgres]'"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the PostgreSQL tests cannot run: {problem}")
+        pytest.skip(problem)
+
+
+needs_driver = pytest.mark.usefixtures("driver")
 
 
 def _flag(portable: bool) -> str:
@@ -137,8 +148,21 @@ for _name, _base in _domain_classes():
 
 
 def test_every_domain_suite_gets_a_postgres_class() -> None:
-    for name, _ in _domain_classes():
-        assert "TestPostgres" + name.removesuffix("Conformance") in globals()
+    """Found the other way round: every StoreConformance subclass defined in any
+    module of stateport.testing (exported or not) has its PostgreSQL class."""
+    import importlib
+    import pkgutil
+
+    import stateport.testing as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    suites = [
+        s for s in StoreConformance.__subclasses__() if s.__module__.startswith(package.__name__)
+    ]
+    assert len(suites) >= 5
+    for suite in suites:
+        assert "TestPostgres" + suite.__name__.removesuffix("Conformance") in globals(), suite
 
 
 # ---------------------------------------------------------------- bad input
@@ -147,16 +171,17 @@ def test_every_domain_suite_gets_a_postgres_class() -> None:
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        ("postgresql://u@host:notaport/db", "port"),
-        ("postgresql://u@host:5432/", "database"),
-        ("postgresql://u@host:5432/db?schema=Bad-Name", "schema"),
-        ("postgresql://u@host:5432/db?pool_max=0", "pool_max"),
-        ("postgresql://u@host:5432/db?pool_min=5&pool_max=2", "pool_min"),
-        ("postgresql://u@host:5432/db?statement_timeout=soon", "statement_timeout"),
-        ("postgresql://u@host:5432/db?sslmode=maybe", "sslmode"),
-        ("postgresql://u@host:5432/db?scheme=x", "unknown parameter"),
+        ("postgresql://u@host:notaport/db", "malformed host or port"),
+        ("postgresql://u@host:5432/", "name one database"),
+        ("postgresql://u@host:5432/db?schema=Bad-Name", "not a valid schema name"),
+        ("postgresql://u@host:5432/db?pool_max=0", "pool_max='0' must be an integer >= 1"),
+        ("postgresql://u@host:5432/db?pool_min=5&pool_max=2", "pool_min=5 is greater than"),
+        ("postgresql://u@host:5432/db?statement_timeout=soon", "'soon' must be an integer"),
+        ("postgresql://u@host:5432/db?sslmode=maybe", "must be one of disable"),
+        ("postgresql://u@host:5432/db?scheme=x", r"unknown parameter\(s\): scheme"),
     ],
 )
+@needs_driver
 def test_malformed_urls_are_config_errors(bad: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         asyncio.run(stateport.open(bad).__aenter__())
@@ -176,6 +201,7 @@ def test_missing_extra_names_the_pip_install() -> None:
     assert "pip install 'stateport[postgres]'" in out.stdout
 
 
+@needs_driver
 def test_unreachable_server_is_unavailable_naming_the_host() -> None:
     started = time.monotonic()
     with pytest.raises(Unavailable, match=r"127\.0\.0\.1:1/"):
@@ -301,7 +327,10 @@ def test_cli_migrate_and_version() -> None:
         [*cli, "version", "--url", store_url], capture_output=True, text=True, env=env
     )
     assert version.returncode == 0, version.stderr
-    assert "2" in version.stdout
+    from stateport.backends.postgres.schema import MIGRATIONS  # needs the driver: imported here
+
+    latest = MIGRATIONS[-1].version
+    assert f"schema version {latest} of {latest} (up to date)" in version.stdout
 
 
 @needs_pg
@@ -713,10 +742,8 @@ def test_guarded_insert_wakes_watches_of_another_store() -> None:
             await asyncio.sleep(0.3)
             assert got == []
             async with watcher.table.watch("log#s") as w:
-                started = time.monotonic()
                 await append(writer.table, "s", {"i": 2})
-                assert await w.wait(10)
-                assert time.monotonic() - started < 2  # woken, not timed out
+                assert await w.wait(10)  # True: woken, not timed out
             assert decided[-2:] == [True, True] and got != []
         await listener.close()
 
@@ -738,10 +765,8 @@ def test_watch_wakes_on_a_write_by_another_store_via_notify() -> None:
                 assert [r[0] for r in rows] == ["run#1"]
                 await writer.table.put("run#2", "e", {})  # another partition
                 assert not await w.wait(0.5)
-                started = time.monotonic()
                 await writer.table.transact([Put("run#1", "e#1", {}), Put("run#3", "x", {})])
-                assert await w.wait(10)
-                assert time.monotonic() - started < 2  # woken, not timed out
+                assert await w.wait(10)  # True: woken, not timed out
                 await writer.table.put("run#1", "e#2", {})
                 assert await w.wait(10)
                 await writer.table.update("run#1", "e#2", set={"x": 1})
@@ -840,10 +865,9 @@ def test_statement_timeout_is_unavailable() -> None:
                     f'SELECT 1 FROM "{schema_of(store_url)}".sp_items WHERE sk = $1 FOR UPDATE',
                     "locked",
                 )
-                started = time.monotonic()
-                with pytest.raises(Unavailable, match="statement_timeout"):
+                # the server cancels it (the client's own bound says "not responding")
+                with pytest.raises(Unavailable, match="the statement was cancelled"):
                     await sp.table.update("p", "locked", set={"n": 2})
-                assert time.monotonic() - started < 5
             finally:
                 await holder.close()
             item = await sp.table.update("p", "locked", set={"n": 2})
@@ -914,7 +938,9 @@ def test_a_backend_that_stops_answering_is_unavailable_then_recovers() -> None:
             started = time.monotonic()
             with pytest.raises(Unavailable, match=r"not responding|unreachable"):
                 await asyncio.wait_for(call(), 30)
-            assert 5 < time.monotonic() - started < 9
+            # not before the statement timeout plus its 5 s grace; the upper bound
+            # only says "does not hang" (wait_for above gives up at 30 s)
+            assert time.monotonic() - started > 5
         finally:
             os.kill(pid, signal.SIGCONT)
 
