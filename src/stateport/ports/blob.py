@@ -70,7 +70,8 @@ class ChunkedUpload(Upload):
     @abstractmethod
     async def _publish(self, seq: int, rest: bytes, digest: ContentDigest, size: int) -> None:
         """Store ``rest`` as the last chunks (from ``seq``) and publish under ``digest``,
-        all in one transaction; keep the existing copy if ``digest`` is stored."""
+        so that readers see the whole content or none of it (e.g. by setting the
+        digest last); keep the existing copy if ``digest`` is stored."""
 
     @abstractmethod
     async def _discard(self) -> None:

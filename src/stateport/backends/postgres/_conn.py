@@ -50,8 +50,6 @@ T = TypeVar("T")
 Connection = Any  # asyncpg.Connection (asyncpg ships no type information)
 
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-UNIQUE_VIOLATION = "23505"
-_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400", "57014", "55P03"})
 
 
 class Retry(Exception):
@@ -111,7 +109,7 @@ def translate(e: BaseException, where: str) -> StateportError:
         )
     if state == "55P03":
         return Unavailable(f"{where}: a lock could not be taken in time ({detail})")
-    if is_connection_error(e) or state in _UNAVAILABLE_STATES:
+    if is_connection_error(e):
         return Unavailable(f"{where} is unreachable or dropped the connection: {detail}")
     if state in ("22021", "22P05"):
         return ValidationError(
@@ -474,7 +472,7 @@ class Database:
             except Retry as e:
                 last = e.cause
             except Exception as e:
-                if sqlstate(e) in RETRYABLE or sqlstate(e) == UNIQUE_VIOLATION:
+                if sqlstate(e) in RETRYABLE:
                     last = e
                     continue
                 raise self.failed(e) from e

@@ -22,19 +22,17 @@ from ._conn import Connection, Database, sqlstate
 async def _insert_chunks(
     conn: Connection, schema: str, blob_id: int, first_seq: int, data: bytes
 ) -> int:
-    seqs: list[int] = []
-    parts: list[bytes] = []
-    for start in range(0, len(data), CHUNK_SIZE):
-        seqs.append(first_seq + len(seqs))
-        parts.append(data[start : start + CHUNK_SIZE])
-    for seq, part in zip(seqs, parts, strict=True):  # one message per chunk: bounded memory
+    seq = first_seq
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK_SIZE):  # one chunk at a time: no second copy
         await conn.execute(
             f"INSERT INTO {schema}.sp_blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)",
             blob_id,
             seq,
-            part,
+            bytes(view[start : start + CHUNK_SIZE]),
         )
-    return first_seq + len(seqs)
+        seq += 1
+    return seq
 
 
 class _PostgresUpload(ChunkedUpload):
