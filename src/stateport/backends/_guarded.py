@@ -25,7 +25,11 @@ from typing import Any
 
 from ..ports.table import Condition, NotExists, WriteOp
 
-__all__ = ["Guard", "Predicate", "guards_of", "inserts"]
+__all__ = ["EXACT_INT", "Guard", "Predicate", "guards_of", "inserts"]
+
+EXACT_INT = 2**53
+"""Integers below this (in magnitude) compare exactly in SQL as JSON numbers; a
+condition on a larger one is not compiled."""
 
 Predicate = Callable[[Condition], "tuple[bool, str, tuple[Any, ...]] | None"]
 """A backend's SQL for one condition on one row: ``(exists, fragment, params)``

@@ -60,7 +60,7 @@ from ...ports.table import (
     WriteOp,
     resolve,
 )
-from .._guarded import guards_of
+from .._guarded import EXACT_INT, guards_of
 from ._conn import Connection, Database, Retry, is_connection_error, sqlstate
 
 # PostgreSQL keeps a value of up to 1 GB in a row
@@ -75,7 +75,6 @@ def lock_key(*parts: str) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
-_EXACT_INT = 2**53  # numbers whose shortest decimal form is their exact value
 _BIGINT = 2**63
 
 
@@ -97,9 +96,9 @@ def _exact(value: Any) -> bool:
     if t is str:
         return "\0" not in value
     if t is int:
-        return bool(-_EXACT_INT < value < _EXACT_INT)
+        return bool(-EXACT_INT < value < EXACT_INT)
     if t is float:
-        return not (value.is_integer() and abs(value) >= _EXACT_INT)
+        return not (value.is_integer() and abs(value) >= EXACT_INT)
     if t is list:
         return all(_exact(v) for v in value)
     if t is dict:

@@ -23,11 +23,10 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ...ports.table import AttrEquals, Condition, Exists, NotExists, VersionEquals, WriteOp
-from .._guarded import guards_of
+from .._guarded import EXACT_INT, guards_of
 
 __all__ = ["Plan", "compile_guarded_insert"]
 
-_EXACT_INT: Final = 2**53  # integers SQLite's JSON functions and comparisons keep exact
 _ROW: Final = "SELECT 1 FROM sp_items WHERE pk = ? AND sk = ?"
 
 Plan = tuple[str, tuple[Any, ...]]
@@ -68,7 +67,7 @@ def _condition(cond: Condition) -> tuple[bool, str, tuple[Any, ...]] | None:
             " AND json_type(attrs, ?) = 'text' AND json_extract(attrs, ?) = ?",
             (path, path, v),
         )
-    if (type(v) is int and -_EXACT_INT < v < _EXACT_INT) or type(v) is float:
+    if (type(v) is int and -EXACT_INT < v < EXACT_INT) or type(v) is float:
         return (
             True,
             " AND json_type(attrs, ?) IN ('integer', 'real') AND json_extract(attrs, ?) = ?",

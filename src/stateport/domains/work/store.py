@@ -890,7 +890,7 @@ class WorkStore:
             if wp_seq is not None and wp_seq != seq:
                 raise ValidationError(f"work package {wp_id} has sequence {seq}, not {wp_seq}")
             wp_seq = seq
-        await self._feature_item(fid)
+        # an unknown feature is NotFound inside _audited, which reads the chain head anyway
 
         async def prepare() -> tuple[dict[str, Any], Sequence[Op]]:
             fields = {
