@@ -127,6 +127,11 @@ class SpeedCase(ABC):
         """Warm-up operations per side (a tenth in a quick run)."""
         return max(1, self.warm_ops // 10) if self.quick else self.warm_ops
 
+    @classmethod
+    def skip_reason(cls) -> str | None:
+        """Why this benchmark cannot run here (None when it can)."""
+        return None
+
     def setup(self) -> None:
         """Prepare state shared by every round (untimed)."""
         return None

@@ -37,7 +37,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from cases import Items, Log, SpeedCase, canonical, make_items
+from cases import Items, SpeedCase, canonical, make_items
 
 import stateport
 from stateport import Put
@@ -154,9 +154,6 @@ class _PgCase(SpeedCase):
     def skip_reason(cls) -> str | None:
         return server_problem()
 
-    def __init__(self, runner: asyncio.Runner, log: Log, *, quick: bool) -> None:
-        super().__init__(runner, log, quick=quick)
-
     def setup(self) -> None:
         import asyncpg
 
@@ -234,7 +231,8 @@ class PgTransact100(_PgCase):
 
     def _batches(self, side: str, n: int) -> list[Items]:
         items = self._items(side, n)
-        return [items[i : i + 100] for i in range(0, len(items), 100)]
+        size = self.items_per_op
+        return [items[i : i + size] for i in range(0, len(items), size)]
 
     def ours(self, n: int) -> float:
         return self.runner.run(self._transact(self._batches("ours", n)))

@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         with asyncio.Runner() as runner:
             for case_type in ALL_SPEED_CASES:
                 if case_type.name in selected:
-                    skip = getattr(case_type, "skip_reason", lambda: None)()  # e.g. no server
+                    skip = case_type.skip_reason()  # e.g. no server
                     if skip is not None:
                         log(f"{case_type.name}: skipped: {skip}")
                         target = f">= {case_type.target}"
