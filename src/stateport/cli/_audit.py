@@ -13,7 +13,6 @@ from ..domains.work import Feature
 from ..errors import ValidationError
 from ..primitives.chain import ChainHead
 from ._common import CommandError, Commands, store_of
-from ._work import feature_of
 
 __all__ = ["register"]
 
@@ -96,7 +95,9 @@ async def _verify(args: argparse.Namespace) -> int:
     broken = checked = 0
     async with store_of(args, create=False) as sp:
         features: list[Feature] = (
-            [await feature_of(sp, slug)] if slug is not None else await sp.work.list_all_features()
+            [await sp.work.require_feature(slug)]
+            if slug is not None
+            else await sp.work.list_all_features()
         )
         for f in features:
             result = await sp.work.verify_audit_chain(f.id, expected_head=expected)
@@ -116,7 +117,7 @@ async def _verify(args: argparse.Namespace) -> int:
 
 async def _head(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
-        feature = await feature_of(sp, args.feature)
+        feature = await sp.work.require_feature(args.feature)
         head = await sp.work.audit_head(feature.id)
     doc = {
         "feature": feature.slug,

@@ -23,6 +23,7 @@ __all__ = [
     "Progress",
     "engine_at",
     "human_size",
+    "json_flag",
     "store_of",
     "store_url",
 ]
@@ -48,6 +49,11 @@ def store_url(args: argparse.Namespace) -> tuple[str, str]:
         # an empty --url (say, from an unset shell variable) must not fall back to the default
         raise CommandError("--url is empty: give a store URL, e.g. sqlite:///./state.db")
     return resolve_url(explicit)
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    """Give a listing command ``--json`` (one JSON object per line)."""
+    parser.add_argument("--json", action="store_true", help="print JSON, one object per line")
 
 
 def store_of(args: argparse.Namespace, *, create: bool) -> AbstractAsyncContextManager[Stateport]:

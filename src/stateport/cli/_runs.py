@@ -12,7 +12,7 @@ from .. import _time
 from ..domains.releases import ReleaseMetadata, ReleaseRecord
 from ..domains.runs import RunEvent, RunRecord, RunStatus
 from . import _blobs
-from ._common import CommandError, Commands, store_of
+from ._common import CommandError, Commands, json_flag, store_of
 
 __all__ = ["register"]
 
@@ -21,10 +21,6 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     _register_runs(commands, common)
     _register_releases(commands, common)
     _register_cas(commands, common)
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON, one object per line")
 
 
 # --------------------------------------------------------------------------- runs
@@ -54,7 +50,7 @@ def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
     ls.add_argument(
         "--limit", type=int, default=20, metavar="N", help="at most N runs (default 20; 0: all)"
     )
-    _json_flag(ls)
+    json_flag(ls)
     ls.set_defaults(handler=_runs_list)
 
     show = sub.add_parser(
@@ -64,7 +60,7 @@ def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
         description="Show a run: status, spec, metadata, summary and its last event.",
     )
     show.add_argument("run_id", metavar="RUN_ID")
-    _json_flag(show)
+    json_flag(show)
     show.set_defaults(handler=_runs_show)
 
     events = sub.add_parser(
@@ -82,7 +78,7 @@ def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
     events.add_argument(
         "-f", "--follow", action="store_true", help="wait for new events until the run ends"
     )
-    _json_flag(events)
+    json_flag(events)
     events.set_defaults(handler=_runs_events)
 
 
@@ -216,7 +212,7 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
         help="every name and its live release",
         description="List every release name with its live release.",
     )
-    _json_flag(ls)
+    json_flag(ls)
     ls.set_defaults(handler=_releases_list)
 
     history = sub.add_parser(
@@ -226,7 +222,7 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
         description="Every promote and rollback of NAME, newest first.",
     )
     history.add_argument("name", metavar="NAME")
-    _json_flag(history)
+    json_flag(history)
     history.set_defaults(handler=_releases_history)
 
     promote = sub.add_parser(
@@ -240,7 +236,7 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
     promote.add_argument("--by", metavar="WHO", help="who promotes it (default: your user name)")
     promote.add_argument("--label", metavar="LABEL", help="a version label, e.g. v1.2.0")
     promote.add_argument("--notes", metavar="TEXT", help="release notes")
-    _json_flag(promote)
+    json_flag(promote)
     promote.set_defaults(handler=_releases_promote)
 
     rollback = sub.add_parser(
@@ -253,7 +249,7 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
         ),
     )
     rollback.add_argument("name", metavar="NAME")
-    _json_flag(rollback)
+    json_flag(rollback)
     rollback.set_defaults(handler=_releases_rollback)
 
 

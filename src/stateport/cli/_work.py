@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 from .. import _time
-from ..domains.work import Feature, FeatureState, WorkPackage
-from ..store import Stateport
-from ._common import Commands, store_of
+from ..domains.work import FeatureState, WorkPackage
+from ._common import Commands, json_flag, store_of
 
-__all__ = ["feature_of", "register"]
+__all__ = ["register"]
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -34,7 +33,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     features.add_argument(
         "--state", choices=[s.value for s in FeatureState], help="only features in this state"
     )
-    _json_flag(features)
+    json_flag(features)
     features.set_defaults(handler=_features)
 
     wps = sub.add_parser(
@@ -44,7 +43,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         description="List a feature's work packages by sequence, with their dependencies.",
     )
     wps.add_argument("feature", metavar="SLUG", help="the feature's slug")
-    _json_flag(wps)
+    json_flag(wps)
     wps.set_defaults(handler=_wps)
 
     ready = sub.add_parser(
@@ -54,7 +53,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         description="PLANNED work packages of a feature whose dependencies are all DONE.",
     )
     ready.add_argument("feature", metavar="SLUG", help="the feature's slug")
-    _json_flag(ready)
+    json_flag(ready)
     ready.set_defaults(handler=_ready)
 
     audit = sub.add_parser(
@@ -67,17 +66,8 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         ),
     )
     audit.add_argument("feature", metavar="SLUG", help="the feature's slug")
-    _json_flag(audit)
+    json_flag(audit)
     audit.set_defaults(handler=_audit)
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON, one object per line")
-
-
-async def feature_of(sp: Stateport, slug: str) -> Feature:
-    """The feature with this slug (NotFound otherwise)."""
-    return await sp.work.require_feature(slug)
 
 
 def _when(value: Any) -> str | None:
@@ -125,7 +115,7 @@ async def _features(args: argparse.Namespace) -> int:
 
 async def _wps(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
-        feature = await feature_of(sp, args.feature)
+        feature = await sp.work.require_feature(args.feature)
         for wp in await sp.work.list_wps_by_feature(feature.id):
             deps = [d.depends_on for d in await sp.work.get_wp_dependencies(wp.id)]
             if args.json:
@@ -138,7 +128,7 @@ async def _wps(args: argparse.Namespace) -> int:
 
 async def _ready(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
-        feature = await feature_of(sp, args.feature)
+        feature = await sp.work.require_feature(args.feature)
         for wp in await sp.work.get_ready_wps(feature.id):
             if args.json:
                 print(json.dumps(_wp_dict(wp), sort_keys=True))
@@ -149,7 +139,7 @@ async def _ready(args: argparse.Namespace) -> int:
 
 async def _audit(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
-        feature = await feature_of(sp, args.feature)
+        feature = await sp.work.require_feature(args.feature)
         async for e in sp.work.iter_audit_trail(feature.id):
             if args.json:
                 row = {
