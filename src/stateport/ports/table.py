@@ -211,6 +211,7 @@ class VersionEquals:
 
 Condition = Exists | NotExists | AttrEquals | VersionEquals
 _CONDITION_TYPES: Final = (Exists, NotExists, AttrEquals, VersionEquals)
+_PLAIN_SCALARS: Final = frozenset({str, bool, type(None)})
 
 
 def _failure(cond: Condition, current: Item | None) -> str | None:
@@ -235,7 +236,7 @@ def _failure(cond: Condition, current: Item | None) -> str | None:
 # --------------------------------------------------------------------------- operations
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note under Op
 class Put:
     """Create or replace an item (all its attributes), if the conditions hold."""
 
@@ -246,7 +247,7 @@ class Put:
     kind: ClassVar[str] = "put"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note under Op
 class Update:
     """Change some attributes of an existing item (``set`` wins over old values,
     ``remove`` deletes names). Fails with :class:`Conflict` if the item is absent."""
@@ -259,7 +260,7 @@ class Update:
     kind: ClassVar[str] = "update"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note under Op
 class Delete:
     """Delete an item if the conditions hold; deleting an absent item is a no-op
     unless a condition requires it to exist."""
@@ -270,7 +271,7 @@ class Delete:
     kind: ClassVar[str] = "delete"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note under Op
 class Check:
     """A pure condition check inside a transaction: writes nothing."""
 
@@ -281,6 +282,10 @@ class Check:
 
 
 Op = Put | Update | Delete | Check
+# The operations are plain records, not frozen dataclasses: one is built for
+# every item written, and a frozen dataclass costs three times as much to
+# build. Nothing keeps them after transact() has read them (it copies what it
+# stores), so changing one afterwards cannot change what was written.
 
 
 @dataclass(slots=True)  # not frozen: built per operation on the hot path
@@ -618,33 +623,37 @@ class TablePort(ABC):
         names the failing operation (``op_index``, ``key``, ``condition``). Two
         operations on the same key in one transaction are a :class:`ValidationError`.
         """
-        if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+        if type(ops) is not list and (
+            isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence)
+        ):
             raise ValidationError("transact() takes a list of operations")
-        if not ops:
+        count = len(ops)
+        if not count:
             raise ValidationError("a transaction needs at least one operation")
         limits = self.capabilities.limits
-        if limits.max_transaction_ops is not None and len(ops) > limits.max_transaction_ops:
+        if limits.max_transaction_ops is not None and count > limits.max_transaction_ops:
             raise ValidationError(
-                f"transaction has {len(ops)} operations; the limit is "
+                f"transaction has {count} operations; the limit is "
                 f"{limits.max_transaction_ops}{self._limit_origin()}: split it"
             )
-        prepared = [self._prepare(op, i) for i, op in enumerate(ops)]
-        seen: dict[tuple[str, str], int] = {}
-        total = 0
-        for i, w in enumerate(prepared):
-            key = (w.pk, w.sk)
-            if key in seen:
+        prepare = self._prepare
+        prepared = [prepare(op, i) for i, op in enumerate(ops)]
+        if count > 1 and len({(w.pk, w.sk) for w in prepared}) < count:
+            seen: dict[tuple[str, str], int] = {}
+            for i, w in enumerate(prepared):
+                first = seen.setdefault((w.pk, w.sk), i)
+                if first != i:
+                    raise ValidationError(
+                        f"operations {first} and {i} both address {(w.pk, w.sk)!r}; "
+                        "one transaction may touch each item once"
+                    )
+        if limits.max_transaction_bytes is not None:
+            total = sum([len(w.data) for w in prepared if w.data is not None])
+            if total > limits.max_transaction_bytes:
                 raise ValidationError(
-                    f"operations {seen[key]} and {i} both address {key!r}; "
-                    "one transaction may touch each item once"
+                    f"transaction writes {total} bytes; the limit is "
+                    f"{limits.max_transaction_bytes}{self._limit_origin()}: split it"
                 )
-            seen[key] = i
-            total += len(w.data or "")
-        if limits.max_transaction_bytes is not None and total > limits.max_transaction_bytes:
-            raise ValidationError(
-                f"transaction writes {total} bytes; the limit is "
-                f"{limits.max_transaction_bytes}{self._limit_origin()}: split it"
-            )
         await self._write(prepared, returning=False)
         if self._watches:
             self._written(w.pk for w in prepared if w.kind != "check")
@@ -722,7 +731,16 @@ class TablePort(ABC):
     def _conditions(self, raw: Any, i: int) -> tuple[Condition, ...]:
         if raw is None:
             return ()
-        if type(raw) is NotExists or type(raw) is Exists:  # the common cases, nothing to check
+        kind = type(raw)
+        if kind is NotExists or kind is Exists:  # the common cases, nothing to check
+            return (raw,)
+        if (
+            kind is AttrEquals
+            and type(raw.value) in _PLAIN_SCALARS
+            and type(raw.name) is str
+            and raw.name
+            and raw.name not in RESERVED_ATTRS
+        ):  # a flag or a state name: valid JSON whatever the mode
             return (raw,)
         conds = (raw,) if isinstance(raw, _CONDITION_TYPES) else raw
         if not isinstance(conds, (tuple, list)):

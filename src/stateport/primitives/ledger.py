@@ -108,7 +108,10 @@ class Ledger:
         self.noun = noun
         self.status_attr = status_attr
         self._prefix = f"{kind}#"
-        self._last: dict[str, int] = {}  # stream -> last seq seen here (a bounded cache)
+        limit = table.capabilities.max_transaction_ops
+        self._room = None if limit is None else limit - 2  # entries per append, at most
+        # stream -> (last seq seen here, its head check): a bounded cache
+        self._last: dict[str, tuple[int, Check]] = {}
 
     # ---- keys -------------------------------------------------------------
 
@@ -204,13 +207,12 @@ class Ledger:
         """
         if not entries:
             raise ValidationError("nothing to append")
-        limit = self.table.capabilities.max_transaction_ops
-        room = None if limit is None else limit - 2 - len(extra_ops)
-        if room is not None and len(entries) > room:
+        room = self._room
+        if room is not None and len(entries) > room - len(extra_ops):
             raise ValidationError(
-                f"{len(entries)} entries in one append; at most {room} fit in one "
-                f"transaction of {limit} operations (DynamoDB's limit, enforced in "
-                "portable mode): split the batch, or open the store with portable=false"
+                f"{len(entries)} entries in one append; at most {room - len(extra_ops)} fit "
+                f"in one transaction of {room + 2} operations (DynamoDB's limit, enforced "
+                "in portable mode): split the batch, or open the store with portable=false"
             )
         pk = self.pk(stream)
         if first_seq is not None:
@@ -219,7 +221,8 @@ class Ledger:
             return await self._try_append(
                 pk, stream, first_seq, entries, expect_prev, head_set, extra_ops, fixed=True
             )
-        guess = self._last.get(stream)
+        known = self._last.get(stream)
+        guess = None if known is None else known[0]
         for _ in range(_MAX_RETRIES):
             if guess is None:
                 latest = await self.latest(stream)
@@ -244,11 +247,12 @@ class Ledger:
         *,
         fixed: bool,
     ) -> int:
-        ops: list[Op] = [
-            Update(pk, HEAD_SK, head_set, condition=_OPEN)
-            if head_set
-            else Check(pk, HEAD_SK, _OPEN)
-        ]
+        if head_set:
+            head: Op = Update(pk, HEAD_SK, head_set, condition=_OPEN)
+        else:
+            known = self._last.get(stream)
+            head = Check(pk, HEAD_SK, _OPEN) if known is None else known[1]
+        ops: list[Op] = [head]
         if first > 1:
             prev: Condition | list[Condition] = _EXISTS
             if expect_prev:
@@ -289,8 +293,7 @@ class Ledger:
                 key=e.key,
                 condition=e.condition,
             ) from None
-        last = first + len(entries) - 1
-        self._remember(stream, last)
+        self._remember(stream, first + len(entries) - 1, pk)
         return first
 
     async def _explain_head(self, stream: str) -> None:
@@ -303,11 +306,15 @@ class Ledger:
         status = head.attrs.get(self.status_attr, "closed")
         raise InvalidTransition(f"{self.noun} {stream!r} is {status}: it takes no more entries")
 
-    def _remember(self, stream: str, last: int) -> None:
+    def _remember(self, stream: str, last: int, pk: str) -> None:
         cache = self._last
-        if len(cache) >= _CACHE_SIZE and stream not in cache:
+        known = cache.get(stream)
+        if known is not None:
+            cache[stream] = (last, known[1])
+            return
+        if len(cache) >= _CACHE_SIZE:
             del cache[next(iter(cache))]  # the stream remembered longest ago
-        cache[stream] = last
+        cache[stream] = (last, Check(pk, HEAD_SK, _OPEN))
 
     # ---- reads --------------------------------------------------------------
 

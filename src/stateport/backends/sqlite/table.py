@@ -102,6 +102,26 @@ class SqliteTablePort(TablePort):
         return await self._x.run(work, write=False, single=len(keys) == 1)
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
+        last = ops[-1]
+        if not returning and _inserts(last):
+            plan = compile_guarded_insert(
+                ops, self._sql_insert_head, self._columns(last.index_keys)
+            )
+            if plan is not None:
+                sql, params = plan
+
+                def guarded(conn: sqlite3.Connection) -> bool:
+                    try:
+                        conn.execute(sql, params)
+                    except sqlite3.IntegrityError:  # a check failed, or the key exists
+                        return False
+                    return True
+
+                # a row adds a page of log at least (it paces checkpoints)
+                size = max(_PAGE, len(last.data or "") + 64)
+                if await self._x.run(guarded, write=True, single=True, size=size):
+                    return []
+                # a condition failed: the general path below raises the Conflict
         load, load_many, columns, store = (
             self._load,
             self._load_many,
@@ -115,8 +135,6 @@ class SqliteTablePort(TablePort):
         size = max(
             _PAGE, sum(max(len(op.data or "") + 64, _PAGE // 4) for op in ops if op.kind != "check")
         )
-        if not returning and ops[-1].kind == "put" and await self._guarded_insert(ops, size):
-            return []
 
         def work(conn: sqlite3.Connection) -> list[Item | None]:
             results: list[Item | None] = []
@@ -193,27 +211,6 @@ class SqliteTablePort(TablePort):
 
         single = len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions
         return await self._x.run(work, write=True, single=single, size=size)
-
-    async def _guarded_insert(self, ops: Sequence[WriteOp], size: int) -> bool:
-        """Apply checks + one NotExists put as one statement (see :mod:`._compiled`).
-
-        True when it applied; False when ``ops`` do not have that shape, or a
-        condition failed, and the general path must run (and explain).
-        """
-        put = ops[-1]
-        row = (put.pk, put.sk, 1, put.data, *self._columns(put.index_keys))
-        plan = compile_guarded_insert(ops, self._sql_insert_head, row)
-        if plan is None:
-            return False
-        sql, params = plan
-
-        def guarded(conn: sqlite3.Connection) -> bool:
-            try:
-                return conn.execute(sql, params).rowcount == 1
-            except sqlite3.IntegrityError:  # the key exists
-                return False
-
-        return await self._x.run(guarded, write=True, single=True, size=size)
 
     def _explain_insert(
         self, conn: sqlite3.Connection, ops: Sequence[WriteOp], fresh_ops: list[int], before: int
