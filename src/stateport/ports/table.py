@@ -576,7 +576,7 @@ class TablePort(ABC):
         condition: Condition | Sequence[Condition] | None = None,
     ) -> Item:
         """Create or replace the item; return it with its new version."""
-        op = self._put_op(pk, sk, attrs, condition, 0)
+        op = self._put_op(pk, sk, attrs, condition, 0, keep=True)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
         if self._watches:
@@ -804,16 +804,24 @@ class TablePort(ABC):
             index_keys.append((ipk, isk) if ipk is not None and isk is not None else None)
         return data, tuple(index_keys)
 
-    def _put_op(self, pk: str, sk: str, attrs: Any, condition: Any, i: int) -> WriteOp:
+    def _put_op(
+        self, pk: str, sk: str, attrs: Any, condition: Any, i: int, *, keep: bool = False
+    ) -> WriteOp:
+        """The put, validated and encoded. With ``keep`` its attributes are a copy
+        (they become the returned item's); otherwise only the encoding is kept
+        and ``attrs`` is the caller's dict (no later change reaches the store)."""
         self._check_key(pk, sk)
-        if type(attrs) is not dict and not isinstance(attrs, Mapping):
-            raise ValidationError(
-                f"operation {i}: attributes must be a dict, got {type(attrs).__name__}"
-            )
-        copy = dict(attrs)
-        data, index_keys = self.encode_attrs(pk, sk, copy)
+        if type(attrs) is not dict:
+            if not isinstance(attrs, Mapping):
+                raise ValidationError(
+                    f"operation {i}: attributes must be a dict, got {type(attrs).__name__}"
+                )
+            attrs = dict(attrs)
+        elif keep:
+            attrs = dict(attrs)
+        data, index_keys = self.encode_attrs(pk, sk, attrs)
         conds = () if condition is None else self._conditions(condition, i)
-        return WriteOp("put", pk, sk, conds, copy, data, index_keys)
+        return WriteOp("put", pk, sk, conds, attrs, data, index_keys)
 
     def _prepare(self, op: Any, i: int) -> WriteOp:
         kind = type(op)

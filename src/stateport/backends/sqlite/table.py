@@ -23,6 +23,7 @@ from ._compiled import compile_guarded_insert
 from ._executor import Executor
 
 _PAGE = 4096  # each operation touches at least a page
+_QUARTER = _PAGE // 4
 
 # SQLite's default SQLITE_MAX_LENGTH: the longest value a row can hold.
 SQLITE_LIMITS = Limits(1_000_000_000, None, None, None, None)
@@ -56,6 +57,9 @@ class SqliteTablePort(TablePort):
         self._sql_bump_many = self._sql_bump.removesuffix(" RETURNING version")
         self._sql_insert_head = f"INSERT INTO sp_items ({names})"
         self._sql_insert = f"{self._sql_insert_head} VALUES ({marks})"
+        # the common row, in no index: its index columns are NULL in the text, not bound
+        nulls = ", ".join(["NULL"] * len(cols))
+        self._sql_insert_plain = f"{self._sql_insert_head} VALUES (?, ?, 1, ?, {nulls})"
         self._sql_store = (
             f"INSERT INTO sp_items ({names}) VALUES ({marks}) ON CONFLICT (pk, sk) DO UPDATE "
             f"SET version = excluded.version, {refresh}"
@@ -128,12 +132,15 @@ class SqliteTablePort(TablePort):
             self._columns,
             self._sql_store,
         )
-        bump, bump_many, insert = self._sql_bump, self._sql_bump_many, self._sql_insert
+        bump, bump_many = self._sql_bump, self._sql_bump_many
+        insert, insert_plain = self._sql_insert, self._sql_insert_plain
+        no_index = self._no_index_keys
         # log pages the commit adds, estimated: a page at least; rows of one
         # transaction share pages (a quarter page each at least: rows written
         # together are usually neighbours, but may each land on their own page)
         size = max(
-            _PAGE, sum(max(len(op.data or "") + 64, _PAGE // 4) for op in ops if op.kind != "check")
+            _PAGE,
+            sum([max(len(op.data or "") + 64, _QUARTER) for op in ops if op.kind != "check"]),
         )
 
         def work(conn: sqlite3.Connection) -> list[Item | None]:
@@ -141,7 +148,8 @@ class SqliteTablePort(TablePort):
             blind: list[tuple[Any, ...]] = []  # unconditional puts: no read needed
             # puts on the condition NotExists alone are inserted without a read: the
             # primary key refuses an existing item, and that is the failed condition
-            fresh: list[tuple[Any, ...]] = []
+            fresh: list[tuple[Any, ...]] = []  # rows in some index
+            plain: list[tuple[Any, ...]] = []  # rows in no index
             fresh_ops: list[int] = []
             current = load_many(conn, ops) if len(ops) > 1 else None
             try:
@@ -158,7 +166,10 @@ class SqliteTablePort(TablePort):
                     if _inserts(op) and not returning:
                         # what resolve() gives for an absent item: version 1, the op's
                         # data; if the item exists, the INSERT fails and resolve explains
-                        fresh.append((op.pk, op.sk, 1, op.data, *columns(op.index_keys)))
+                        if op.index_keys is no_index:
+                            plain.append((op.pk, op.sk, op.data))
+                        else:
+                            fresh.append((op.pk, op.sk, 1, op.data, *columns(op.index_keys)))
                         fresh_ops.append(i)
                         continue
                     found = (
@@ -183,18 +194,24 @@ class SqliteTablePort(TablePort):
                             )
                     if returning:
                         results.append(out.item)
-                if len(fresh) == 1:
+                if len(fresh_ops) == 1:
                     try:
-                        conn.execute(insert, fresh[0])
+                        if plain:
+                            conn.execute(insert_plain, plain[0])
+                        else:
+                            conn.execute(insert, fresh[0])
                     except sqlite3.IntegrityError:
                         self._explain_insert(conn, ops, fresh_ops, len(ops))
                         raise
-                elif fresh:
+                elif fresh_ops:
                     # a savepoint, so that a refused row leaves the table as it was
                     # and the explanation sees only what existed before
                     conn.execute("SAVEPOINT sp_fresh")
                     try:
-                        conn.executemany(insert, fresh)
+                        if plain:
+                            conn.executemany(insert_plain, plain)
+                        if fresh:
+                            conn.executemany(insert, fresh)
                     except sqlite3.IntegrityError:
                         conn.execute("ROLLBACK TO sp_fresh")
                         self._explain_insert(conn, ops, fresh_ops, len(ops))
