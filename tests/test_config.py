@@ -126,6 +126,7 @@ def test_passwords_never_appear_in_messages() -> None:
         f"nosuch://user:{secret}@db/x",
         f"postgresql://user:{secret}@db:5432/x?a=1&a=2",
     ):
+
         async def open_it(url: str = url) -> None:
             async with stateport.open(url):
                 pass

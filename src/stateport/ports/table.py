@@ -742,6 +742,8 @@ class TablePort(ABC):
             and raw.name not in RESERVED_ATTRS
         ):  # a flag or a state name: valid JSON whatever the mode
             return (raw,)
+        if kind is VersionEquals and type(raw.version) is int and raw.version >= 1:
+            return (raw,)
         conds = (raw,) if isinstance(raw, _CONDITION_TYPES) else raw
         if not isinstance(conds, (tuple, list)):
             raise ValidationError(f"operation {i}: condition must be a Condition or a list of them")

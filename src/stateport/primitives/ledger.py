@@ -8,8 +8,10 @@ A ledger is one partition of the table::
 
 Appending entries ``n .. m`` is one transaction of condition checks and puts:
 
-* the head exists and is open (``AttrEquals("open", True)``), or, with
-  ``head_set``, the same condition on an update of the head;
+* the head is unchanged since it was seen open (``VersionEquals``: every
+  change of a head changes its version, and heads are never deleted, so this
+  says "open" without the engine reading the attributes), or, with
+  ``head_set``, ``AttrEquals("open", True)`` on an update of the head;
 * entry ``n - 1`` exists (unless ``n == 1``), optionally with expected values;
 * entries ``n .. m`` do not exist yet.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn, TypeVar
 
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from ..ports.table import (
@@ -59,6 +61,7 @@ _CACHE_SIZE: Final = 4096
 _MAX_RETRIES: Final = 1000
 _PAGE: Final = 1000
 _ALL_ENTRIES: Final = KeyRange.prefix(ENTRY_PREFIX)
+_V = TypeVar("_V")
 
 
 _ENTRY_FORMAT: Final = f"{ENTRY_PREFIX}%0{SEQ_WIDTH}d"
@@ -110,8 +113,10 @@ class Ledger:
         self._prefix = f"{kind}#"
         limit = table.capabilities.max_transaction_ops
         self._room = None if limit is None else limit - 2  # entries per append, at most
-        # stream -> (last seq seen here, its head check): a bounded cache
-        self._last: dict[str, tuple[int, Check]] = {}
+        # bounded caches: stream -> the last seq seen here; stream -> the check that
+        # its head is unchanged since it was seen open (see _open_check)
+        self._last: dict[str, int] = {}
+        self._open: dict[str, Check] = {}
 
     # ---- keys -------------------------------------------------------------
 
@@ -137,8 +142,9 @@ class Ledger:
 
     async def create(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> None:
         """Create the head of ``stream``; :class:`Conflict` if it exists."""
+        op = self.create_op(stream, attrs, open=open)
         try:
-            await self.table.transact([self.create_op(stream, attrs, open=open)])
+            await self.table.transact([op])
         except Conflict as e:
             if e.op_index == 0:
                 raise Conflict(
@@ -148,6 +154,9 @@ class Ledger:
                     condition=e.condition,
                 ) from None
             raise
+        if open:  # a new item's version is 1 (a guarantee of the table port)
+            _keep(self._open, stream, Check(op.pk, HEAD_SK, VersionEquals(1)))
+            _keep(self._last, stream, 0)
 
     async def head(self, stream: str) -> Item | None:
         """The head of ``stream``, or None."""
@@ -215,21 +224,21 @@ class Ledger:
                 "in portable mode): split the batch, or open the store with portable=false"
             )
         pk = self.pk(stream)
-        if first_seq is not None:
-            if type(first_seq) is not int or not 1 <= first_seq <= MAX_SEQ - len(entries):
-                raise ValidationError(f"seq must be an int from 1 to {MAX_SEQ}, got {first_seq!r}")
-            return await self._try_append(
-                pk, stream, first_seq, entries, expect_prev, head_set, extra_ops, fixed=True
-            )
-        known = self._last.get(stream)
-        guess = None if known is None else known[0]
+        fixed = first_seq is not None
+        if fixed and (type(first_seq) is not int or not 1 <= first_seq <= MAX_SEQ - len(entries)):
+            raise ValidationError(f"seq must be an int from 1 to {MAX_SEQ}, got {first_seq!r}")
+        guess = self._last.get(stream)
         for _ in range(_MAX_RETRIES):
-            if guess is None:
-                latest = await self.latest(stream)
-                guess = 0 if latest is None else latest.seq
+            if first_seq is not None:
+                first = first_seq
+            else:
+                if guess is None:
+                    latest = await self.latest(stream)
+                    guess = 0 if latest is None else latest.seq
+                first = guess + 1
             try:
                 return await self._try_append(
-                    pk, stream, guess + 1, entries, expect_prev, head_set, extra_ops, fixed=False
+                    pk, stream, first, entries, expect_prev, head_set, extra_ops, fixed=fixed
                 )
             except _Moved:
                 guess = None
@@ -250,8 +259,7 @@ class Ledger:
         if head_set:
             head: Op = Update(pk, HEAD_SK, head_set, condition=_OPEN)
         else:
-            known = self._last.get(stream)
-            head = Check(pk, HEAD_SK, _OPEN) if known is None else known[1]
+            head = self._open.get(stream) or await self._open_check(stream, pk)
         ops: list[Op] = [head]
         if first > 1:
             prev: Condition | list[Condition] = _EXISTS
@@ -273,7 +281,11 @@ class Ledger:
             if e.op_index is None or e.op_index >= first_put + len(entries):
                 raise  # an extra op's condition: the owner's to explain
             if e.op_index == 0:
-                await self._explain_head(stream)
+                self._open.pop(stream, None)
+                if not head_set:
+                    await self._open_check(stream, pk)  # raises if the head is not open
+                    raise _Moved from None  # open still, only changed: try again
+                self._explain_head(stream, await self.require_head(stream))
             if not fixed and (expect_prev is None or e.op_index >= first_put):
                 raise _Moved from None
             latest = await self.latest(stream)
@@ -293,11 +305,27 @@ class Ledger:
                 key=e.key,
                 condition=e.condition,
             ) from None
-        self._remember(stream, first + len(entries) - 1, pk)
+        _keep(self._last, stream, first + len(entries) - 1)
         return first
 
-    async def _explain_head(self, stream: str) -> None:
+    async def _open_check(self, stream: str, pk: str) -> Check:
+        """The check an append makes on the head of ``stream``, which is open now.
+
+        It checks the head's version, not its ``open`` attribute: the same
+        guarantee (every change of the head, closing included, changes its
+        version, and heads are never deleted), but an engine compares a number
+        without reading the attributes. A head that changed and is still open
+        fails the check, and the append reads it again and retries.
+        """
         head = await self.require_head(stream)
+        if head.attrs.get("open") is not True:
+            self._explain_head(stream, head)
+        check = Check(pk, HEAD_SK, VersionEquals(head.version))
+        _keep(self._open, stream, check)
+        return check
+
+    def _explain_head(self, stream: str, head: Item) -> NoReturn:
+        """Raise the InvalidTransition of appending to ``head``, which is not open."""
         if head.attrs.get("truncating") is True:
             raise InvalidTransition(
                 f"{self.noun} {stream!r} is being truncated: it takes no entries until "
@@ -305,16 +333,6 @@ class Ledger:
             )
         status = head.attrs.get(self.status_attr, "closed")
         raise InvalidTransition(f"{self.noun} {stream!r} is {status}: it takes no more entries")
-
-    def _remember(self, stream: str, last: int, pk: str) -> None:
-        cache = self._last
-        known = cache.get(stream)
-        if known is not None:
-            cache[stream] = (last, known[1])
-            return
-        if len(cache) >= _CACHE_SIZE:
-            del cache[next(iter(cache))]  # the stream remembered longest ago
-        cache[stream] = (last, Check(pk, HEAD_SK, _OPEN))
 
     # ---- reads --------------------------------------------------------------
 
@@ -432,6 +450,7 @@ class Ledger:
         except Conflict:
             raise changed from None
         self._last.pop(stream, None)
+        self._open.pop(stream, None)
         seq = await cut()
         same_head = Check(pk, HEAD_SK, VersionEquals(head.version))
         limit = self.table.capabilities.max_transaction_ops
@@ -460,7 +479,15 @@ class Ledger:
 
 
 class _Moved(Exception):
-    """Internal: the ledger moved under an auto-numbered append; retry."""
+    """Internal: the ledger moved under an append (another writer's entries, or a
+    change of the head); retry."""
+
+
+def _keep(cache: dict[str, _V], stream: str, value: _V) -> None:
+    """Set ``cache[stream]``, forgetting the stream remembered longest ago when full."""
+    if len(cache) >= _CACHE_SIZE and stream not in cache:
+        del cache[next(iter(cache))]
+    cache[stream] = value
 
 
 def _entry(item: Item) -> Entry:

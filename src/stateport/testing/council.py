@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from ..domains.council import TRANSITIONS, CouncilRun, CouncilRunEvent, CouncilRunStatus
+from ..domains.council import (
+    TRANSITIONS,
+    CouncilRepository,
+    CouncilRun,
+    CouncilRunEvent,
+    CouncilRunStatus,
+)
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from ._support import async_test, in_threads
 from .store import StoreConformance
@@ -110,6 +116,23 @@ class CouncilRepositoryConformance(StoreConformance):
                 await sp.council.append_event(CouncilRunEvent("nobody", "x"))
             with pytest.raises(NotFound):
                 await sp.council.list_events("nobody")
+
+    @async_test
+    async def test_appends_follow_changes_made_by_another_writer(self) -> None:
+        # a second repository object on the same table stands for another process
+        async with self.open_store() as sp:
+            other = CouncilRepository(sp.table)
+            await sp.council.create_run(CouncilRun("w"))
+            await sp.council.append_event(CouncilRunEvent("w", "first"))
+            await other.update_graph("w", GRAPH)  # the run changes and stays open
+            await other.update_run_status("w", S.AWAITING_APPROVAL)
+            second = await sp.council.append_event(CouncilRunEvent("w", "second"))
+            assert second.seq == 2
+            await other.update_run_status("w", S.RUNNING)
+            await other.update_run_status("w", S.COMPLETED)
+            with pytest.raises(InvalidTransition):
+                await sp.council.append_event(CouncilRunEvent("w", "late"))
+            assert [e.seq for e in await other.list_events("w")] == [1, 2]
 
     @async_test
     async def test_a_completed_run_takes_no_events(self) -> None:

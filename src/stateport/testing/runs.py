@@ -358,6 +358,23 @@ class RunLedgerConformance(StoreConformance):
             assert sorted(accepted) == [e.seq for e in events]
             assert (await sp.runs.get_run(run_id)).status is RunStatus.CANCELLED
 
+    @async_test
+    async def test_a_writer_that_appended_before_sees_the_run_end(self) -> None:
+        # two RunLedger objects on one table stand for two processes: each keeps
+        # its own view of the run, and neither view may let a late append in
+        async with self.open_store() as sp:
+            run_id = await sp.runs.create_run(SPEC, META)
+            other = RunLedger(sp.table)
+            await sp.runs.append_event(run_id, RunEvent("mine"))
+            await other.append_event(run_id, RunEvent("theirs"))
+            await sp.runs.append_event(run_id, RunEvent("mine again"))
+            await other.complete_run(run_id, SUMMARY)
+            with pytest.raises(InvalidTransition, match="COMPLETED"):
+                await sp.runs.append_event(run_id, RunEvent("late"))
+            with pytest.raises(InvalidTransition, match="COMPLETED"):
+                await sp.runs.append_events(run_id, [RunEvent("late"), RunEvent("later")])
+            assert await _seqs(sp.runs, run_id) == [1, 2, 3]
+
     def test_processes_appending_to_one_run_lose_nothing(self) -> None:
         url = self.shared_url()
         if url is None:

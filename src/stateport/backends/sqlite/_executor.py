@@ -136,6 +136,8 @@ class Executor:
         self.inline_writes = synchronous.upper() != "FULL"
         self._written = 0  # estimated bytes of log written inline since the last checkpoint
         self._checkpointing = False  # writes queue behind a pending checkpoint
+        self._copying = False  # a checkpoint runs beside the inline writes
+        self._tail_due = False  # it is done: the next write starts the tail's
         self._worker = Worker(
             "stateport-sqlite", closed=lambda: Unavailable(f"{where}: the store is closed")
         )
@@ -183,24 +185,42 @@ class Executor:
 
     def _count_commit(self, size: int) -> None:
         # The inline connection never checkpoints (that would fsync on the caller's
-        # thread). After about _WAL_LIMIT of log the worker does, and until it is
-        # done writes queue behind it, so the checkpoint copies the whole log and
-        # the next write starts it again from the top: the log stays bounded.
+        # thread); the worker does, in two steps. After about _WAL_LIMIT of log it
+        # copies the log while inline writes go on (on another core, this costs
+        # the writers nothing). What they wrote meanwhile is still to be copied,
+        # so at the next write after that a second checkpoint runs, and until it
+        # is done writes queue behind it: it copies that short tail, the log is
+        # then copied whole, and the next write starts it again from the top.
+        # So the log stays bounded, and writes wait only for the tail.
         self._written += max(size, _PAGE)
-        if self._written < _WAL_LIMIT:
+        if self._tail_due:
+            self._tail_due = False
+            self._checkpointing = True  # hold writes until the tail is copied
+            self._fire_checkpoint(tail=True)
+            return
+        if self._written < _WAL_LIMIT or self._copying:
             return
         self._written = 0
-        self._checkpointing = True
-        try:
-            self._worker.fire(lambda: self._on_worker(self._checkpoint, True, True))
-        except Unavailable:  # closing: the last connection to close checkpoints
-            self._checkpointing = False
+        self._copying = True
+        self._fire_checkpoint(tail=False)
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+    def _fire_checkpoint(self, *, tail: bool) -> None:
+        try:
+            self._worker.fire(
+                lambda: self._on_worker(lambda conn: self._checkpoint(conn, tail), True, True)
+            )
+        except Unavailable:  # closing: the last connection to close checkpoints
+            self._checkpointing = self._copying = False
+
+    def _checkpoint(self, conn: sqlite3.Connection, tail: bool) -> None:
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
-            self._checkpointing = False
+            if tail:
+                self._checkpointing = False
+            else:
+                self._copying = False
+                self._tail_due = True
 
     def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
         return self._worker.submit(lambda: self._on_worker(work, write, single))
