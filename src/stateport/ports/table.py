@@ -138,9 +138,12 @@ class Capabilities:
 # --------------------------------------------------------------------------- items
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per item read, and frozen costs 3x
 class Item:
-    """A stored item: its key, its attributes and the engine-maintained version."""
+    """A stored item: its key, its attributes and the engine-maintained version.
+
+    A copy of what is stored: changing it changes nothing in the store.
+    """
 
     pk: str
     sk: str

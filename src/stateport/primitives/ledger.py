@@ -84,7 +84,7 @@ def _seq_of(sk: str) -> int:
     return int(sk[len(ENTRY_PREFIX) :])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per entry read (as Item)
 class Entry:
     """One entry of a ledger: its sequence number and its attributes."""
 

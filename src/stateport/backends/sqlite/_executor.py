@@ -39,7 +39,11 @@ T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-_WAL_LIMIT = 4 * 1024 * 1024  # checkpoint after about this much log (SQLite's default)
+# The log is kept near SQLite's default size (4 MiB): a checkpoint starts after
+# _COPY_AT of log, and writes made beside it may add _HOLD_AT more before they
+# wait for it (see Executor._count_commit).
+_COPY_AT = 3 * 1024 * 1024
+_HOLD_AT = 1024 * 1024
 _PAGE = 4096
 
 
@@ -138,6 +142,7 @@ class Executor:
         self._checkpointing = False  # writes queue behind a pending checkpoint
         self._copying = False  # a checkpoint runs beside the inline writes
         self._tail_due = False  # it is done: the next write starts the tail's
+        self._state = threading.Lock()  # guards the three flags above
         self._worker = Worker(
             "stateport-sqlite", closed=lambda: Unavailable(f"{where}: the store is closed")
         )
@@ -185,42 +190,59 @@ class Executor:
 
     def _count_commit(self, size: int) -> None:
         # The inline connection never checkpoints (that would fsync on the caller's
-        # thread); the worker does, in two steps. After about _WAL_LIMIT of log it
+        # thread); the worker does, in two steps. After about _COPY_AT of log it
         # copies the log while inline writes go on (on another core, this costs
         # the writers nothing). What they wrote meanwhile is still to be copied,
         # so at the next write after that a second checkpoint runs, and until it
         # is done writes queue behind it: it copies that short tail, the log is
         # then copied whole, and the next write starts it again from the top.
-        # So the log stays bounded, and writes wait only for the tail.
+        # If the writers outpace the first copy (_HOLD_AT written during it), they
+        # queue behind it, and it copies the tail itself. So the log
+        # stays bounded, and writes wait for a short tail only.
         self._written += max(size, _PAGE)
         if self._tail_due:
-            self._tail_due = False
-            self._checkpointing = True  # hold writes until the tail is copied
-            self._fire_checkpoint(tail=True)
+            with self._state:
+                self._tail_due = False
+                self._checkpointing = True  # hold writes until the tail is copied
+            self._fire_checkpoint()
             return
-        if self._written < _WAL_LIMIT or self._copying:
+        if self._written < (_HOLD_AT if self._copying else _COPY_AT):
             return
-        self._written = 0
-        self._copying = True
-        self._fire_checkpoint(tail=False)
+        with self._state:
+            if self._copying:
+                self._checkpointing = True  # the copy finishes with the tail
+                return
+            self._written = 0
+            self._copying = True
+        self._fire_checkpoint()
 
-    def _fire_checkpoint(self, *, tail: bool) -> None:
+    def _fire_checkpoint(self) -> None:
         try:
-            self._worker.fire(
-                lambda: self._on_worker(lambda conn: self._checkpoint(conn, tail), True, True)
-            )
+            self._worker.fire(lambda: self._on_worker(self._checkpoint, True, True))
         except Unavailable:  # closing: the last connection to close checkpoints
-            self._checkpointing = self._copying = False
+            with self._state:
+                self._checkpointing = self._copying = self._tail_due = False
 
-    def _checkpoint(self, conn: sqlite3.Connection, tail: bool) -> None:
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Copy the log (the first step, or the tail): see :meth:`_count_commit`."""
+        tail = False
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
-            if tail:
-                self._checkpointing = False
-            else:
-                self._copying = False
-                self._tail_due = True
+            with self._state:
+                if not self._copying:  # this was the tail
+                    self._checkpointing = False
+                elif self._checkpointing:  # writes are held: copy their tail now
+                    tail = True
+                else:
+                    self._copying = False
+                    self._tail_due = True
+        if tail:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                with self._state:
+                    self._copying = self._checkpointing = False
 
     def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
         return self._worker.submit(lambda: self._on_worker(work, write, single))
