@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,41 @@ def test_inline_writes_keep_the_wal_bounded(
 
     asyncio.run(main())
     assert largest < 12 * 1024 * 1024, largest
+
+
+def test_a_failing_checkpoint_does_not_hold_writes(tmp_path: Path) -> None:
+    """A checkpoint that raises leaves the inline path open, also when writes were
+    held behind it (else they would all take the worker from then on)."""
+    path = tmp_path / "s.db"
+
+    async def main() -> None:
+        async with stateport.open(url_of(path)) as sp:
+            executor = sp.table._x  # type: ignore[attr-defined]
+            real = executor._worker_conn
+            failed: list[str] = []
+
+            class FailingCheckpoints:
+                def execute(self, sql: str, *args: object) -> object:
+                    if "wal_checkpoint" in sql:
+                        failed.append(sql)
+                        time.sleep(0.2)  # slow enough that the writers outpace it
+                        raise sqlite3.OperationalError("disk I/O error")
+                    return real.execute(sql, *args)
+
+                def __getattr__(self, name: str) -> object:
+                    return getattr(real, name)
+
+            executor._worker_conn = FailingCheckpoints()
+            for t in range(3000):
+                await sp.table.put("p", f"{t:05d}", {"pad": "x" * 2000})
+            # a read queued on the worker returns after any checkpoint still running
+            await executor.run(lambda conn: None, write=False, inline=False)
+            executor._worker_conn = real
+            assert failed, "the workload should have started checkpoints"
+            assert not executor._checkpointing and not executor._copying
+            assert len([i async for i in sp.table.query_all("p")]) == 3000
+
+    asyncio.run(main())
 
 
 # ---------------------------------------------------------------- migrations

@@ -225,24 +225,23 @@ class Executor:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Copy the log (the first step, or the tail): see :meth:`_count_commit`."""
-        tail = False
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
             with self._state:
                 if not self._copying:  # this was the tail
                     self._checkpointing = False
-                elif self._checkpointing:  # writes are held: copy their tail now
-                    tail = True
-                else:
+                    return
+                if not self._checkpointing:  # the tail is the next write's to start
                     self._copying = False
                     self._tail_due = True
-        if tail:
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                with self._state:
-                    self._copying = self._checkpointing = False
+                    return
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # writes are held
+            with self._state:
+                self._copying = self._checkpointing = False
+        except BaseException:  # writes must never stay held: start again from scratch
+            with self._state:
+                self._copying = self._checkpointing = self._tail_due = False
+            raise
 
     def _submit(self, work: Work[T], write: bool, single: bool) -> asyncio.Future[T]:
         return self._worker.submit(lambda: self._on_worker(work, write, single))
