@@ -259,6 +259,24 @@ class PgTransact100(_PgCase):
         return time.perf_counter() - started
 
 
+class PgTransact100VsCopy(PgTransact100):
+    """``table.transact`` of 100 puts vs ``COPY`` of the same 100 rows (a stretch goal:
+    a put is an upsert that returns nothing but bumps versions; ``COPY`` only appends)."""
+
+    name = "pg_transact_100_vs_copy"
+    target = 1.0
+    stretch = True
+
+    async def _raw(self, batches: list[Items]) -> float:
+        copy = self.conn.copy_records_to_table
+        gc.collect()
+        started = time.perf_counter()
+        for batch in batches:  # one COPY is its own transaction
+            rows = [(pk, sk, 1, canonical(attrs)) for pk, sk, attrs in batch]
+            await copy("items", schema_name=RAW_SCHEMA, records=rows)
+        return time.perf_counter() - started
+
+
 _aggregates: list[Any] = []
 
 
@@ -414,6 +432,7 @@ class PgAppendDurable(PgAppendVsEventsourcing):
 PG_CASES: tuple[type[SpeedCase], ...] = (
     PgItemPut,
     PgTransact100,
+    PgTransact100VsCopy,
     PgAppendVsEventsourcing,
     PgAppendDurable,
 )
