@@ -183,11 +183,15 @@ class Ledger:
             head = await self.require_head(stream)
             change = decide(head)
             try:
-                await self.table.update(
+                new = await self.table.update(
                     pk, HEAD_SK, set=change, condition=VersionEquals(head.version)
                 )
             except Conflict:
                 continue  # the head moved (or went): decide again on the new one
+            if new.attrs.get("open") is True:  # appends here check the new version
+                _keep(self._open, stream, Check(pk, HEAD_SK, VersionEquals(new.version)))
+            else:
+                self._open.pop(stream, None)
             return head
         raise Conflict(f"{self.noun} {stream!r} kept changing; gave up after {_MAX_RETRIES} tries")
 
