@@ -25,11 +25,12 @@ chain head and updates the feature or package (conditioned on its version).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ... import _json, _time
 from ...errors import Conflict, IntegrityError, InvalidTransition, NotFound, ValidationError
@@ -157,31 +158,34 @@ _DEVICE_INDEX: Final = "work.devices"
 # --------------------------------------------------------------------------- records
 
 
+_T = TypeVar("_T")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _record(cls: type[_T], a: dict[str, Any], **convert: Callable[[Any], Any]) -> _T:
+    """The record ``cls`` from its stored attributes: every field under its own
+    name, through ``convert[name]`` where one is given."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return cls(**{n: convert[n](a[n]) if n in convert else a[n] for n in names})
+
+
+_from_text = _time.from_text
+
+
 def _feature_of(a: dict[str, Any]) -> Feature:
-    return Feature(
-        id=a["id"],
-        slug=a["slug"],
-        friendly_name=a["friendly_name"],
-        state=FeatureState(a["state"]),
-        target_branch=a["target_branch"],
-        created_at=_time.from_text(a["created_at"]),
-        updated_at=_time.from_text(a["updated_at"]),
-    )
+    return _record(Feature, a, state=FeatureState, created_at=_from_text, updated_at=_from_text)
 
 
 def _wp_of(a: dict[str, Any]) -> WorkPackage:
-    return WorkPackage(
-        id=a["id"],
-        feature_id=a["feature_id"],
-        sequence=a["sequence"],
-        title=a["title"],
-        state=WpState(a["state"]),
-        agent_id=a["agent_id"],
-        pr_url=a["pr_url"],
-        file_scope=tuple(a["file_scope"]),
-        acceptance_criteria=a["acceptance_criteria"],
-        created_at=_time.from_text(a["created_at"]),
-        updated_at=_time.from_text(a["updated_at"]),
+    return _record(
+        WorkPackage,
+        a,
+        state=WpState,
+        file_scope=tuple,
+        created_at=_from_text,
+        updated_at=_from_text,
     )
 
 
@@ -195,68 +199,32 @@ def _policy_attrs(rule: PolicyRule) -> dict[str, Any]:
 
 
 def _policy_of(a: dict[str, Any]) -> PolicyRule:
-    return PolicyRule(
-        id=a["id"], rule_id=a["rule_id"], description=a["description"], is_active=a["is_active"]
-    )
+    return _record(PolicyRule, a)
 
 
 def _evidence_of(a: dict[str, Any]) -> Evidence:
-    return Evidence(
-        id=a["id"],
-        wp_id=a["wp_id"],
-        fr_id=a["fr_id"],
-        artifact_url=a["artifact_url"],
-        confidence=a["confidence"],
-        evidence_type=a["evidence_type"],
-        metadata=a["metadata"],
-        created_at=_time.from_text(a["created_at"]),
-    )
+    return _record(Evidence, a, created_at=_from_text)
 
 
 def _metric_of(a: dict[str, Any]) -> Metric:
-    return Metric(
-        id=a["id"],
-        feature_id=a["feature_id"],
-        wp_id=a["wp_id"],
-        metric_type=a["metric_type"],
-        value=a["value"],
-        unit=a["unit"],
-        recorded_at=_time.from_text(a["recorded_at"]),
-    )
+    return _record(Metric, a, recorded_at=_from_text)
 
 
 def _contract_of(a: dict[str, Any]) -> GovernanceContract:
-    return GovernanceContract(
-        id=a["id"],
-        feature_id=a["feature_id"],
-        version=a["version"],
-        rules=tuple(_policy_of(r) for r in a["rules"]),
-        created_at=_time.from_text(a["created_at"]),
+    return _record(
+        GovernanceContract,
+        a,
+        rules=lambda rules: tuple(_policy_of(r) for r in rules),
+        created_at=_from_text,
     )
 
 
 def _mapping_of(a: dict[str, Any]) -> SyncMapping:
-    return SyncMapping(
-        id=a["id"],
-        feature_id=a["feature_id"],
-        wp_id=a["wp_id"],
-        platform=a["platform"],
-        external_id=a["external_id"],
-        external_url=a["external_url"],
-        external_state=a["external_state"],
-        sync_direction=SyncDirection(a["sync_direction"]),
-        last_synced_at=_time.from_text(a["last_synced_at"]),
-    )
+    return _record(SyncMapping, a, sync_direction=SyncDirection, last_synced_at=_from_text)
 
 
 def _device_of(a: dict[str, Any]) -> DeviceNode:
-    return DeviceNode(
-        id=a["id"],
-        device_id=a["device_id"],
-        name=a["name"],
-        clock=VectorClock(a["clock"]),
-        last_seen=_time.from_text(a["last_seen"]),
-    )
+    return _record(DeviceNode, a, clock=VectorClock, last_seen=_from_text)
 
 
 def _check_type(value: Any, cls: type, what: str) -> None:
