@@ -12,28 +12,28 @@ from .. import _time
 from ..domains.work import Feature
 from ..errors import ValidationError
 from ..primitives.chain import ChainHead
-from ._common import CommandError, Commands, store_of
+from ._common import CommandError, Commands, command_group, store_of, subcommand
 
 __all__ = ["register"]
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
-    audit = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "audit",
-        parents=[common],
         help="verify audit chains; export a chain head",
         description=(
             "Each feature's audit trail is a hash chain (SHA256; the encoding is in "
             "docs/decisions, record 0016). Verify recomputes it end to end."
         ),
     )
-    sub = audit.add_subparsers(
-        title="commands", dest="audit_command", required=True, metavar="COMMAND"
-    )
 
-    verify = sub.add_parser(
+    verify = subcommand(
+        sub,
+        common,
         "verify",
-        parents=[common],
+        _verify,
         help="recompute audit chains; exit 1 on any tampering",
         description=(
             "Recompute the audit chain of one feature (--feature) or of every feature "
@@ -47,11 +47,12 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     verify.add_argument(
         "--head", metavar="FILE", help="a head exported by 'stateport audit head' (- for stdin)"
     )
-    verify.set_defaults(handler=_verify)
 
-    head = sub.add_parser(
+    head = subcommand(
+        sub,
+        common,
         "head",
-        parents=[common],
+        _head,
         help="export a feature's verified chain head as JSON",
         description=(
             "Verify a feature's audit chain and print its head (entry count and last "
@@ -61,7 +62,6 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     head.add_argument("--feature", metavar="SLUG", required=True, help="the feature")
     head.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    head.set_defaults(handler=_head)
 
 
 def _read_head(name: str) -> tuple[ChainHead, str | None]:

@@ -17,9 +17,9 @@ from ..digest import ContentDigest
 from ..errors import IntegrityError, NotFound
 from ..ports.blob import BlobReader
 from ..store import Stateport
-from ._common import CommandError, Commands, Progress, store_of
+from ._common import CommandError, Commands, Progress, command_group, store_of, subcommand
 
-__all__ = ["PROGRESS_THRESHOLD", "get_command", "put_command", "register"]
+__all__ = ["PROGRESS_THRESHOLD", "add_get", "add_put", "get_command", "put_command", "register"]
 
 PROGRESS_THRESHOLD = 64 * 1024 * 1024
 """Files bigger than this report progress on stderr while they are stored."""
@@ -29,22 +29,20 @@ def register(
     commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
-    blobs = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "blobs",
-        parents=[common],
         help="store, read, list and verify blobs",
         description=(
             "Content-addressed blobs: each is stored once under the SHA-256 "
             "digest of its bytes and checked against it whenever it is read."
         ),
     )
-    sub = blobs.add_subparsers(
-        title="commands", dest="blobs_command", required=True, metavar="COMMAND"
-    )
 
-    put = sub.add_parser(
-        "put",
-        parents=[common],
+    add_put(
+        sub,
+        common,
         help="store files as blobs and print their digests",
         description=(
             "Store each FILE as a blob, streaming it in chunks, and print "
@@ -52,12 +50,9 @@ def register(
             "64 MiB report progress on stderr."
         ),
     )
-    put.add_argument("files", nargs="+", metavar="FILE", help="a file to store, or - for stdin")
-    put.set_defaults(handler=put_command)
-
-    get = sub.add_parser(
-        "get",
-        parents=[common],
+    add_get(
+        sub,
+        common,
         help="write a blob to stdout or a file",
         description=(
             "Stream the blob DIGEST to standard output, or to FILE with -o. The "
@@ -66,23 +61,21 @@ def register(
             "so a corrupt blob leaves no output file."
         ),
     )
-    get.add_argument("digest", metavar="DIGEST", help="the blob's SHA-256 digest (64 hex digits)")
-    get.add_argument(
-        "-o", "--output", metavar="FILE", help="write to FILE instead of stdout (- for stdout)"
-    )
-    get.set_defaults(handler=get_command)
 
-    ls = sub.add_parser(
+    subcommand(
+        sub,
+        common,
         "ls",
-        parents=[common],
+        _ls,
         help="list stored blobs with their sizes",
         description="List every stored blob as '<digest>  <size in bytes>', one per line.",
     )
-    ls.set_defaults(handler=_ls)
 
-    verify = sub.add_parser(
+    verify = subcommand(
+        sub,
+        common,
         "verify",
-        parents=[common],
+        _verify,
         help="re-read blobs and check them against their digests",
         description=(
             "Re-read each DIGEST (every stored blob when none is given) end to end "
@@ -91,7 +84,6 @@ def register(
         ),
     )
     verify.add_argument("digests", nargs="*", metavar="DIGEST", help="a blob to verify")
-    verify.set_defaults(handler=_verify)
 
 
 # --------------------------------------------------------------------------- put
@@ -147,6 +139,25 @@ async def _put_one(sp: Stateport, name: str) -> ContentDigest:
         raise CommandError(f"cannot read {name}: {e.strerror or e}") from e
     with fh:
         return await _put_stream(sp, fh, name)
+
+
+def add_put(
+    commands: Commands, common: argparse.ArgumentParser, *, help: str, description: str
+) -> None:
+    """A ``put`` command (``blobs put``, ``cas put``): store files, print their digests."""
+    put = subcommand(commands, common, "put", put_command, help=help, description=description)
+    put.add_argument("files", nargs="+", metavar="FILE", help="a file to store, or - for stdin")
+
+
+def add_get(
+    commands: Commands, common: argparse.ArgumentParser, *, help: str, description: str
+) -> None:
+    """A ``get`` command (``blobs get``, ``cas get``): write a digest's verified content."""
+    get = subcommand(commands, common, "get", get_command, help=help, description=description)
+    get.add_argument("digest", metavar="DIGEST", help="the blob's SHA-256 digest (64 hex digits)")
+    get.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of stdout (- for stdout)"
+    )
 
 
 async def put_command(args: argparse.Namespace) -> int:

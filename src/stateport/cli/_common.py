@@ -21,11 +21,13 @@ __all__ = [
     "Commands",
     "Handler",
     "Progress",
+    "command_group",
     "engine_at",
     "human_size",
     "json_flag",
     "store_of",
     "store_url",
+    "subcommand",
 ]
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -49,6 +51,31 @@ def store_url(args: argparse.Namespace) -> tuple[str, str]:
         # an empty --url (say, from an unset shell variable) must not fall back to the default
         raise CommandError("--url is empty: give a store URL, e.g. sqlite:///./state.db")
     return resolve_url(explicit)
+
+
+def command_group(
+    commands: Commands, common: argparse.ArgumentParser, name: str, *, help: str, description: str
+) -> Commands:
+    """``stateport <name> COMMAND``: the group's parser; returns where its commands go."""
+    group = commands.add_parser(name, parents=[common], help=help, description=description)
+    return group.add_subparsers(
+        title="commands", dest=f"{name}_command", required=True, metavar="COMMAND"
+    )
+
+
+def subcommand(
+    commands: Commands,
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Handler,
+    *,
+    help: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A command that runs ``handler``; add its arguments to the parser returned."""
+    parser = commands.add_parser(name, parents=[common], help=help, description=description)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def json_flag(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from ..errors import StateportError
 from ..ports.engine import SchemaStatus
 from ..ports.table import TablePort
 from ..url import redact
-from ._common import Commands, engine_at, store_url
+from ._common import Commands, command_group, engine_at, store_url, subcommand
 
 __all__ = ["register"]
 
@@ -18,20 +18,22 @@ def register(
     commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
-    db = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "db",
-        parents=[common],
         help="schema migrations and facts about the store",
         description=(
             "Inspect and migrate the store a URL names: apply pending schema "
             "migrations, show the schema version, describe the engine."
         ),
     )
-    sub = db.add_subparsers(title="commands", dest="db_command", required=True, metavar="COMMAND")
 
-    migrate = sub.add_parser(
+    migrate = subcommand(
+        sub,
+        common,
         "migrate",
-        parents=[common],
+        _migrate,
         help="apply pending schema migrations",
         description=(
             "Apply the pending schema migrations in order, each in its own "
@@ -44,11 +46,12 @@ def register(
         metavar="N",
         help="stop before migration N (apply only the versions below it)",
     )
-    migrate.set_defaults(handler=_migrate)
 
-    version = sub.add_parser(
+    subcommand(
+        sub,
+        common,
         "version",
-        parents=[common],
+        _version,
         help="show the schema version and the applied migrations",
         description=(
             "Show the schema version of the database against the latest this "
@@ -56,11 +59,12 @@ def register(
             "Applies nothing."
         ),
     )
-    version.set_defaults(handler=_version)
 
-    info = sub.add_parser(
+    subcommand(
+        sub,
+        common,
         "info",
-        parents=[common],
+        _info,
         help="describe the store: URL, engine, schema, table capabilities",
         description=(
             "Describe the store: its URL and where the URL came from, the engine "
@@ -68,7 +72,6 @@ def register(
             "limits of the table. Applies nothing."
         ),
     )
-    info.set_defaults(handler=_info)
 
 
 def _version_number(text: str) -> int:

@@ -8,7 +8,7 @@ import sys
 from ..demo import run_demo
 from ..store import open as open_store
 from ..url import redact
-from ._common import Commands, store_url
+from ._common import Commands, store_url, subcommand
 
 __all__ = ["register"]
 
@@ -17,9 +17,11 @@ def register(
     commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
-    demo = commands.add_parser(
+    subcommand(
+        commands,
+        common,
         "demo",
-        parents=[common],
+        _demo,
         help="write example data to a store and show each step",
         description=(
             "Walk through the store's API on real data: put and query items, a "
@@ -30,7 +32,6 @@ def register(
             "can be run again."
         ),
     )
-    demo.set_defaults(handler=_demo)
 
 
 async def _demo(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from .. import _time
 from ..domains.releases import ReleaseMetadata, ReleaseRecord
 from ..domains.runs import RunEvent, RunRecord, RunStatus
 from . import _blobs
-from ._common import CommandError, Commands, json_flag, store_of
+from ._common import CommandError, Commands, command_group, json_flag, store_of, subcommand
 
 __all__ = ["register"]
 
@@ -27,19 +27,19 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
-    runs = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "runs",
-        parents=[common],
         help="list runs and show their events",
         description="Execution runs recorded through sp.runs, and their ordered events.",
     )
-    sub = runs.add_subparsers(
-        title="commands", dest="runs_command", required=True, metavar="COMMAND"
-    )
 
-    ls = sub.add_parser(
+    ls = subcommand(
+        sub,
+        common,
         "list",
-        parents=[common],
+        _runs_list,
         help="runs, newest first",
         description="List runs newest first, optionally of one spec digest and in one status.",
     )
@@ -51,21 +51,23 @@ def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
         "--limit", type=int, default=20, metavar="N", help="at most N runs (default 20; 0: all)"
     )
     json_flag(ls)
-    ls.set_defaults(handler=_runs_list)
 
-    show = sub.add_parser(
+    show = subcommand(
+        sub,
+        common,
         "show",
-        parents=[common],
+        _runs_show,
         help="one run's record and summary",
         description="Show a run: status, spec, metadata, summary and its last event.",
     )
     show.add_argument("run_id", metavar="RUN_ID")
     json_flag(show)
-    show.set_defaults(handler=_runs_show)
 
-    events = sub.add_parser(
+    events = subcommand(
+        sub,
+        common,
         "events",
-        parents=[common],
+        _runs_events,
         help="a run's events in order (--follow to tail it)",
         description=(
             "Print a run's events in sequence order as '<seq>  <time>  <kind>  "
@@ -79,7 +81,6 @@ def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
         "-f", "--follow", action="store_true", help="wait for new events until the run ends"
     )
     json_flag(events)
-    events.set_defaults(handler=_runs_events)
 
 
 def _run_json(r: RunRecord) -> dict[str, Any]:
@@ -192,9 +193,10 @@ async def _runs_events(args: argparse.Namespace) -> int:
 
 
 def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> None:
-    releases = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "releases",
-        parents=[common],
         help="promote, roll back and list releases",
         description=(
             "Releases map a name to the spec digest that is live under it. Every "
@@ -202,32 +204,33 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
             "that was live before the current one, further back each time."
         ),
     )
-    sub = releases.add_subparsers(
-        title="commands", dest="releases_command", required=True, metavar="COMMAND"
-    )
 
-    ls = sub.add_parser(
+    ls = subcommand(
+        sub,
+        common,
         "list",
-        parents=[common],
+        _releases_list,
         help="every name and its live release",
         description="List every release name with its live release.",
     )
     json_flag(ls)
-    ls.set_defaults(handler=_releases_list)
 
-    history = sub.add_parser(
+    history = subcommand(
+        sub,
+        common,
         "history",
-        parents=[common],
+        _releases_history,
         help="a name's releases, newest first",
         description="Every promote and rollback of NAME, newest first.",
     )
     history.add_argument("name", metavar="NAME")
     json_flag(history)
-    history.set_defaults(handler=_releases_history)
 
-    promote = sub.add_parser(
+    promote = subcommand(
+        sub,
+        common,
         "promote",
-        parents=[common],
+        _releases_promote,
         help="make a spec digest the live release of a name",
         description="Make DIGEST the live release of NAME and record who did it.",
     )
@@ -237,11 +240,12 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
     promote.add_argument("--label", metavar="LABEL", help="a version label, e.g. v1.2.0")
     promote.add_argument("--notes", metavar="TEXT", help="release notes")
     json_flag(promote)
-    promote.set_defaults(handler=_releases_promote)
 
-    rollback = sub.add_parser(
+    rollback = subcommand(
+        sub,
+        common,
         "rollback",
-        parents=[common],
+        _releases_rollback,
         help="go back to the release live before the current one",
         description=(
             "Make the release that was live before the current one live again. "
@@ -250,7 +254,6 @@ def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> N
     )
     rollback.add_argument("name", metavar="NAME")
     json_flag(rollback)
-    rollback.set_defaults(handler=_releases_rollback)
 
 
 def _release_json(r: ReleaseRecord) -> dict[str, Any]:
@@ -330,9 +333,10 @@ async def _releases_rollback(args: argparse.Namespace) -> int:
 
 
 def _register_cas(commands: Commands, common: argparse.ArgumentParser) -> None:
-    cas = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "cas",
-        parents=[common],
         help="content-addressed put and get (as sp.cas)",
         description=(
             "Content-addressed storage: 'put' prints the SHA-256 digest of each "
@@ -340,26 +344,18 @@ def _register_cas(commands: Commands, common: argparse.ArgumentParser) -> None:
             "same store as 'stateport blobs'."
         ),
     )
-    sub = cas.add_subparsers(title="commands", dest="cas_command", required=True, metavar="COMMAND")
-    put = sub.add_parser(
-        "put",
-        parents=[common],
+    _blobs.add_put(
+        sub,
+        common,
         help="store files and print their digests",
         description="Store each FILE (- for stdin) and print '<digest>  <file>'.",
     )
-    put.add_argument("files", nargs="+", metavar="FILE", help="a file to store, or - for stdin")
-    put.set_defaults(handler=_blobs.put_command)
-    get = sub.add_parser(
-        "get",
-        parents=[common],
+    _blobs.add_get(
+        sub,
+        common,
         help="write the content of a digest to stdout or a file",
         description=(
             "Write the content of DIGEST to stdout, or to FILE with -o, verified "
             "against the digest as it streams."
         ),
     )
-    get.add_argument("digest", metavar="DIGEST", help="a SHA-256 digest (64 hex digits)")
-    get.add_argument(
-        "-o", "--output", metavar="FILE", help="write to FILE instead of stdout (- for stdout)"
-    )
-    get.set_defaults(handler=_blobs.get_command)

@@ -8,25 +8,25 @@ from typing import Any
 
 from .. import _time
 from ..domains.work import FeatureState, WorkPackage
-from ._common import Commands, json_flag, store_of
+from ._common import Commands, command_group, json_flag, store_of, subcommand
 
 __all__ = ["register"]
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
-    work = commands.add_parser(
+    sub = command_group(
+        commands,
+        common,
         "work",
-        parents=[common],
         help="features, work packages, the ready set and audit trails",
         description="Work tracking (sp.work): look at features and their work packages.",
     )
-    sub = work.add_subparsers(
-        title="commands", dest="work_command", required=True, metavar="COMMAND"
-    )
 
-    features = sub.add_parser(
+    features = subcommand(
+        sub,
+        common,
         "features",
-        parents=[common],
+        _features,
         help="list features",
         description="List features by id: id, slug, state and name.",
     )
@@ -34,31 +34,34 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         "--state", choices=[s.value for s in FeatureState], help="only features in this state"
     )
     json_flag(features)
-    features.set_defaults(handler=_features)
 
-    wps = sub.add_parser(
+    wps = subcommand(
+        sub,
+        common,
         "wps",
-        parents=[common],
+        _wps,
         help="list the work packages of a feature",
         description="List a feature's work packages by sequence, with their dependencies.",
     )
     wps.add_argument("feature", metavar="SLUG", help="the feature's slug")
     json_flag(wps)
-    wps.set_defaults(handler=_wps)
 
-    ready = sub.add_parser(
+    ready = subcommand(
+        sub,
+        common,
         "ready",
-        parents=[common],
+        _ready,
         help="work packages ready to start",
         description="PLANNED work packages of a feature whose dependencies are all DONE.",
     )
     ready.add_argument("feature", metavar="SLUG", help="the feature's slug")
     json_flag(ready)
-    ready.set_defaults(handler=_ready)
 
-    audit = sub.add_parser(
+    audit = subcommand(
+        sub,
+        common,
         "audit",
-        parents=[common],
+        _audit,
         help="the audit trail of a feature",
         description=(
             "A feature's audit trail in chain order: seq, time, actor, transition and "
@@ -67,7 +70,6 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     audit.add_argument("feature", metavar="SLUG", help="the feature's slug")
     json_flag(audit)
-    audit.set_defaults(handler=_audit)
 
 
 def _when(value: Any) -> str | None:
