@@ -151,7 +151,43 @@ class SpeedCase(ABC):
         """Seconds for ``n`` operations of the hand-written equivalent."""
 
 
-class _TableCase(SpeedCase):
+class NewItems:
+    """Each side's next new items: the same keys in the same order on both sides.
+
+    For cases with ``runner``, ``sp`` (the stateport store), ``items_per_op``
+    and ``_next`` (the next item number of each side, set up as
+    ``{"ours": 0, "baseline": 0}``).
+    """
+
+    runner: asyncio.Runner
+    sp: stateport.Stateport
+    items_per_op: ClassVar[int]
+    _next: dict[str, int]
+
+    def _items(self, side: str, n: int) -> Items:
+        """The next ``n`` operations' worth of new items for ``side``."""
+        count = n * self.items_per_op
+        first = self._next[side]
+        self._next[side] += count
+        return make_items(first, count)
+
+    def _batches(self, side: str, n: int) -> list[Items]:
+        """The next ``n`` transactions' items for ``side``, ``items_per_op`` each."""
+        items = self._items(side, n)
+        size = self.items_per_op
+        return [items[i : i + size] for i in range(0, len(items), size)]
+
+    async def _transact(self, batches: list[Items]) -> float:
+        """Seconds to put each batch with one ``table.transact``."""
+        transact = self.sp.table.transact
+        gc.collect()
+        started = time.perf_counter()
+        for batch in batches:
+            await transact([Put(pk, sk, attrs) for pk, sk, attrs in batch])
+        return time.perf_counter() - started
+
+
+class _TableCase(NewItems, SpeedCase):
     """A table benchmark: one stateport store and one raw database, each opened once
     and warmed (untimed) so that rounds see a steady state: a populated table and
     WAL checkpoints under way. Both sides insert the same keys in the same order."""
@@ -174,13 +210,6 @@ class _TableCase(SpeedCase):
         self.conn.close()
         remove_db(self.db)
         remove_db(self.raw_db)
-
-    def _items(self, side: str, n: int) -> Items:
-        """The next ``n`` operations' worth of new items for ``side``."""
-        count = n * self.items_per_op
-        first = self._next[side]
-        self._next[side] += count
-        return make_items(first, count)
 
 
 class ItemPut(_TableCase):
@@ -237,21 +266,8 @@ class Transact100(_TableCase):
     raw_db = WORK / "t-raw.db"
     url = f"sqlite:///{db}"
 
-    def _batches(self, side: str, n: int) -> list[Items]:
-        items = self._items(side, n)
-        size = self.items_per_op
-        return [items[i : i + size] for i in range(0, len(items), size)]
-
     def ours(self, n: int) -> float:
         return self.runner.run(self._transact(self._batches("ours", n)))
-
-    async def _transact(self, batches: list[Items]) -> float:
-        transact = self.sp.table.transact
-        gc.collect()
-        started = time.perf_counter()
-        for batch in batches:
-            await transact([Put(pk, sk, attrs) for pk, sk, attrs in batch])
-        return time.perf_counter() - started
 
     def baseline(self, n: int) -> float:
         batches = self._batches("baseline", n)

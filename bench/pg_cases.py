@@ -37,10 +37,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from cases import Items, SpeedCase, canonical, make_items
+from cases import Items, NewItems, SpeedCase, canonical, make_items
 
 import stateport
-from stateport import Put
 
 SERVER = os.environ.get(
     "STATEPORT_BENCH_POSTGRES_URL",
@@ -146,7 +145,7 @@ def server_problem() -> str | None:
     return _problem[0]
 
 
-class _PgCase(SpeedCase):
+class _PgCase(NewItems, SpeedCase):
     """A table benchmark on PostgreSQL: a stateport store and a raw asyncpg
     connection, each opened once and warmed; both insert the same new keys."""
 
@@ -177,12 +176,6 @@ class _PgCase(SpeedCase):
             await drop_database(FAST_DB)
 
         self.runner.run(close())
-
-    def _items(self, side: str, n: int) -> Items:
-        count = n * self.items_per_op
-        first = self._next[side]
-        self._next[side] += count
-        return make_items(first, count)
 
 
 class PgItemPut(_PgCase):
@@ -229,21 +222,8 @@ class PgTransact100(_PgCase):
     quick_ops = 20
     warm_ops = 50
 
-    def _batches(self, side: str, n: int) -> list[Items]:
-        items = self._items(side, n)
-        size = self.items_per_op
-        return [items[i : i + size] for i in range(0, len(items), size)]
-
     def ours(self, n: int) -> float:
         return self.runner.run(self._transact(self._batches("ours", n)))
-
-    async def _transact(self, batches: list[Items]) -> float:
-        transact = self.sp.table.transact
-        gc.collect()
-        started = time.perf_counter()
-        for batch in batches:
-            await transact([Put(pk, sk, attrs) for pk, sk, attrs in batch])
-        return time.perf_counter() - started
 
     def baseline(self, n: int) -> float:
         return self.runner.run(self._raw(self._batches("baseline", n)))
