@@ -557,13 +557,30 @@ class TablePort(ABC):
         page_size: int = 1000,
     ) -> AsyncIterator[Item]:
         """Every item of the query, fetched page by page."""
+        pages = self.query_pages(
+            pk, key_range, index=index, descending=descending, page_size=page_size
+        )
+        async for items in pages:
+            for item in items:
+                yield item
+
+    async def query_pages(
+        self,
+        pk: str,
+        key_range: KeyRange | None = None,
+        *,
+        index: str | None = None,
+        descending: bool = False,
+        page_size: int = 1000,
+    ) -> AsyncIterator[list[Item]]:
+        """Every item of the query, a page (a list of at most ``page_size``) at a time:
+        for readers that handle items in bulk."""
         cursor: str | None = None
         while True:
             page = await self.query(
                 pk, key_range, index=index, descending=descending, limit=page_size, cursor=cursor
             )
-            for item in page.items:
-                yield item
+            yield page.items
             if page.cursor is None:
                 return
             cursor = page.cursor

@@ -354,13 +354,10 @@ class Ledger:
             page = await self.table.query(pk, key_range, limit=limit)
             return [_entry(i) for i in page.items]
         out: list[Entry] = []
-        cursor: str | None = None
-        while True:  # page by page, without an async iterator's cost per entry
-            page = await self.table.query(pk, key_range, limit=_PAGE, cursor=cursor)
-            out.extend([_entry(i) for i in page.items])
-            if page.cursor is None:
-                return out
-            cursor = page.cursor
+        # page by page, without an async iterator's cost per entry
+        async for items in self.table.query_pages(pk, key_range, page_size=_PAGE):
+            out.extend([_entry(i) for i in items])
+        return out
 
     async def iter_entries(self, stream: str, *, after: int = 0) -> AsyncIterator[Entry]:
         """Every entry with ``seq > after``, fetched page by page."""

@@ -442,6 +442,8 @@ class TablePortConformance:
             await self._fill(t, keys)
             got = [i.sk async for i in t.query_all("p", page_size=5)]
             assert got == keys
+            pages = [[i.sk for i in page] async for page in t.query_pages("p", page_size=5)]
+            assert pages == [keys[:5], keys[5:10], keys[10:]]
 
     @async_test
     async def test_foreign_or_malformed_cursor_is_rejected(self) -> None:

@@ -801,14 +801,10 @@ class WorkStore:
         fid = check_id(feature_id, "feature_id")
         nodes: dict[str, list[str] | str] = {}
         pk = _feature_pk(fid)
-        cursor: str | None = None
-        while True:  # a few large items: the whole graph in one or two round trips
-            page = await self.table.query(pk, _SHARDS, limit=64, cursor=cursor)
-            for item in page.items:
+        # a few large items: the whole graph in one or two round trips
+        async for items in self.table.query_pages(pk, _SHARDS, page_size=64):
+            for item in items:
                 nodes.update(item.attrs)
-            if page.cursor is None:
-                break
-            cursor = page.cursor
         if not nodes:
             await self._feature_item(fid)
             return []
@@ -904,17 +900,8 @@ class WorkStore:
         stream = str(fid)
         head_item = await self._ledger.head(stream)
         stored = None if head_item is None else _audit.head_of(head_item.attrs)
-        return await _audit.verify_pages(fid, self._entry_pages(fid), stored, expected_head)
-
-    async def _entry_pages(self, fid: int) -> AsyncIterator[list[Item]]:
-        pk = self._ledger.pk(str(fid))
-        cursor: str | None = None
-        while True:
-            page = await self.table.query(pk, _ENTRIES, limit=_VERIFY_PAGE, cursor=cursor)
-            yield page.items
-            if page.cursor is None:
-                return
-            cursor = page.cursor
+        pages = self.table.query_pages(self._ledger.pk(stream), _ENTRIES, page_size=_VERIFY_PAGE)
+        return await _audit.verify_pages(fid, pages, stored, expected_head)
 
     async def audit_head(self, feature_id: int) -> ChainHead:
         """The verified head of the feature's chain, to export and sign off.
