@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .errors import ConfigError
+from .ports.engine import AppliedMigration, SchemaStatus
 
-__all__ = ["Migration", "check_known", "pending"]
+__all__ = ["Migration", "check_known", "pending", "schema_status"]
 
 StepT = TypeVar("StepT")
 
@@ -43,6 +44,16 @@ def check_known(migrations: Sequence[Migration[StepT]], applied: Sequence[int], 
             f"{where} has schema version {unknown[-1]}, newer than this stateport "
             f"(which knows up to {latest}): upgrade stateport to open it"
         )
+
+
+def schema_status(
+    migrations: Sequence[Migration[StepT]], applied: Sequence[AppliedMigration], where: str
+) -> SchemaStatus:
+    """Where the ``applied`` migrations (in order) stand against ``migrations``;
+    ConfigError if they hold a version this package does not know."""
+    check_known(migrations, [a.version for a in applied], where)
+    current = applied[-1].version if applied else 0
+    return SchemaStatus(current, migrations[-1].version, tuple(applied))
 
 
 def pending(

@@ -40,7 +40,7 @@ from urllib.parse import unquote
 import asyncpg  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from ...errors import ConfigError, StateportError
-from ...migrations import check_known, pending
+from ...migrations import pending, schema_status
 from ...ports.engine import AppliedMigration, Engine, SchemaStatus
 from ...url import StoreURL, redact
 from .._blobs import choose_blobs
@@ -216,9 +216,7 @@ class PostgresEngine(Engine):
 
     async def schema_version(self) -> SchemaStatus:
         applied = await self._applied()
-        check_known(MIGRATIONS, [a.version for a in applied], self.where)
-        current = applied[-1].version if applied else 0
-        return SchemaStatus(current, MIGRATIONS[-1].version, tuple(applied))
+        return schema_status(MIGRATIONS, applied, self.where)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -61,12 +61,17 @@ from ...ports.table import (
     resolve,
 )
 from .._guarded import EXACT_INT, guards_of
+from .._sql import select_items
 from ._conn import Connection, Database, Retry, is_connection_error, sqlstate
 
 # PostgreSQL keeps a value of up to 1 GB in a row
 POSTGRES_LIMITS = Limits(1_000_000_000, None, None, None, None)
 
 _NO_INDEX = (None,) * 6
+
+
+def _mark(n: int) -> str:
+    return f"${n}"
 
 
 def lock_key(*parts: str) -> int:
@@ -240,37 +245,7 @@ class PostgresTablePort(TablePort):
         return [found.get((pk, sk)) for pk, sk in keys]
 
     async def _query(self, query: Query) -> list[Item]:
-        ix = query.index
-        order = "DESC" if query.descending else "ASC"
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if ix is None:
-            key, pos_cols = "sk", "sk"
-            where.append(f"pk = {arg(query.pk)}")
-            order_by = f"sk {order}"
-        else:
-            key, pos_cols = ix.sk_attr, f"{ix.sk_attr}, pk, sk"
-            where.append(f"{ix.pk_attr} = {arg(query.pk)}")
-            order_by = f"{ix.sk_attr} {order}, pk {order}, sk {order}"
-        if query.low is not None:
-            where.append(f"{key} {'>=' if query.low_inclusive else '>'} {arg(query.low)}")
-        if query.high is not None:
-            where.append(f"{key} {'<=' if query.high_inclusive else '<'} {arg(query.high)}")
-        if query.after is not None:
-            marks = ", ".join(arg(v) for v in query.after)
-            where.append(f"({pos_cols}) {'<' if query.descending else '>'} ({marks})")
-        sql = (
-            f"SELECT pk, sk, version, attrs FROM {self._t} WHERE {' AND '.join(where)} "
-            f"ORDER BY {order_by}"
-        )
-        if query.fetch is not None:
-            sql += f" LIMIT {arg(query.fetch)}"
-
+        sql, args = select_items(query, self._t, _mark)
         decode = _json.decode
         return [Item(r[0], r[1], decode(r[3]), r[2]) for r in await self._db.fetch(sql, *args)]
 

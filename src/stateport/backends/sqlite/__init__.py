@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import ConfigError
-from ...migrations import check_known, pending
+from ...migrations import pending, schema_status
 from ...ports.engine import AppliedMigration, Engine, SchemaStatus
 from ...url import StoreURL
 from .._blobs import choose_blobs
@@ -119,9 +119,7 @@ class SqliteEngine(Engine):
 
     async def schema_version(self) -> SchemaStatus:
         applied = await self._x.run(_applied, write=False)
-        check_known(MIGRATIONS, [a.version for a in applied], self._where)
-        current = applied[-1].version if applied else 0
-        return SchemaStatus(current, MIGRATIONS[-1].version, tuple(applied))
+        return schema_status(MIGRATIONS, applied, self._where)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -19,11 +19,17 @@ from ...ports.table import (
     resolve,
 )
 from .._guarded import inserts as _inserts
+from .._sql import select_items
 from ._compiled import compile_guarded_insert
 from ._executor import Executor
 
 _PAGE = 4096  # each operation touches at least a page
 _QUARTER = _PAGE // 4
+
+
+def _mark(n: int) -> str:
+    return "?"
+
 
 # SQLite's default SQLITE_MAX_LENGTH: the longest value a row can hold.
 SQLITE_LIMITS = Limits(1_000_000_000, None, None, None, None)
@@ -243,40 +249,14 @@ class SqliteTablePort(TablePort):
 
     async def _query(self, query: Query) -> list[Item]:
         ix = query.index
-        order = "DESC" if query.descending else "ASC"
-        where: list[str] = []
-        args: list[Any] = []
-        if ix is None:
-            key, pos_cols = "sk", "sk"
-            where.append("pk = ?")
-            select = "SELECT pk, sk, attrs, version FROM sp_items"
-            order_by = f"sk {order}"
-        else:
-            key, pos_cols = ix.sk_attr, f"{ix.sk_attr}, pk, sk"
-            where.append(f"{ix.pk_attr} = ?")
-            select = f"SELECT pk, sk, attrs, version FROM sp_items INDEXED BY sp_items_{ix.name}"
-            order_by = f"{ix.sk_attr} {order}, pk {order}, sk {order}"
-        args.append(query.pk)
-        if query.low is not None:
-            where.append(f"{key} {'>=' if query.low_inclusive else '>'} ?")
-            args.append(query.low)
-        if query.high is not None:
-            where.append(f"{key} {'<=' if query.high_inclusive else '<'} ?")
-            args.append(query.high)
-        if query.after is not None:
-            marks = ", ".join("?" * len(query.after))
-            where.append(f"({pos_cols}) {'<' if query.descending else '>'} ({marks})")
-            args.extend(query.after)
-        sql = f"{select} WHERE {' AND '.join(where)} ORDER BY {order_by}"
-        if query.fetch is not None:
-            sql += " LIMIT ?"
-            args.append(query.fetch)
+        source = "sp_items" if ix is None else f"sp_items INDEXED BY sp_items_{ix.name}"
+        sql, args = select_items(query, source, _mark)
 
         def work(conn: sqlite3.Connection) -> list[Item]:
             decode = _json.decode
             return [
                 Item(pk, sk, decode(attrs), version)
-                for pk, sk, attrs, version in conn.execute(sql, args)
+                for pk, sk, version, attrs in conn.execute(sql, args)
             ]
 
         return await self._x.run(work, write=False, single=True)

@@ -1,0 +1,48 @@
+"""SQL that both SQL backends share, written once with the backend's placeholders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..ports.table import Query
+
+__all__ = ["select_items"]
+
+
+def select_items(query: Query, source: str, mark: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """The ``SELECT pk, sk, version, attrs`` of ``query`` and its parameters.
+
+    ``source`` is what to select from (the items table, with an index hint if the
+    engine wants one); ``mark(n)`` is the placeholder of the n-th parameter
+    (``?`` or ``$n``). Rows come in the port's order: by sort key, or by index
+    sort key then ``pk`` and ``sk``, reversed when descending.
+    """
+    ix = query.index
+    order = "DESC" if query.descending else "ASC"
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return mark(len(args))
+
+    if ix is None:
+        key, position = "sk", "sk"
+        where = [f"pk = {arg(query.pk)}"]
+        order_by = f"sk {order}"
+    else:
+        key, position = ix.sk_attr, f"{ix.sk_attr}, pk, sk"
+        where = [f"{ix.pk_attr} = {arg(query.pk)}"]
+        order_by = f"{ix.sk_attr} {order}, pk {order}, sk {order}"
+    if query.low is not None:
+        where.append(f"{key} {'>=' if query.low_inclusive else '>'} {arg(query.low)}")
+    if query.high is not None:
+        where.append(f"{key} {'<=' if query.high_inclusive else '<'} {arg(query.high)}")
+    if query.after is not None:
+        marks = ", ".join(arg(v) for v in query.after)
+        where.append(f"({position}) {'<' if query.descending else '>'} ({marks})")
+    sql = f"SELECT pk, sk, version, attrs FROM {source} WHERE {' AND '.join(where)} "
+    sql += f"ORDER BY {order_by}"
+    if query.fetch is not None:
+        sql += f" LIMIT {arg(query.fetch)}"
+    return sql, args
