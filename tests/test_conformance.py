@@ -18,6 +18,7 @@ from stateport.testing import (
     RunLedgerConformance,
     StoreConformance,
     TablePortConformance,
+    ToolkitConformance,
     WorkStoreConformance,
     table_of,
 )
@@ -126,6 +127,7 @@ DOMAIN_SUITES: tuple[type[StoreConformance], ...] = (
     CouncilRepositoryConformance,
     ReleaseRegistryConformance,
     RunLedgerConformance,
+    ToolkitConformance,
     WorkStoreConformance,
 )
 ENGINES: dict[str, type] = {

@@ -53,8 +53,10 @@ class Conflict(StateportError):
     """A write condition failed; nothing of the operation (or transaction) was applied.
 
     ``op_index`` is the position of the failing operation in the transaction
-    (0 for a single operation), ``key`` its ``(pk, sk)`` where it has one, and
-    ``condition`` a short description of the condition that did not hold.
+    (0 for a single operation), ``key`` its ``(pk, sk)`` where it has one,
+    ``condition`` a short description of the condition that did not hold, and
+    ``tag`` the name the caller gave the operation (``Put(..., tag="head")``),
+    so a store tells which of its checks failed by name rather than by position.
     """
 
     def __init__(
@@ -64,11 +66,13 @@ class Conflict(StateportError):
         op_index: int | None = None,
         key: tuple[str, str] | None = None,
         condition: str | None = None,
+        tag: str | None = None,
     ) -> None:
         super().__init__(message)
         self.op_index = op_index
         self.key = key
         self.condition = condition
+        self.tag = tag
 
 
 class InvalidTransition(StateportError):

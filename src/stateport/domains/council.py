@@ -44,8 +44,15 @@ from ..errors import InvalidTransition, ValidationError
 from ..ports.table import Item, TablePort
 from ..primitives.ledger import Entry, Ledger
 from ..primitives.listing import newest_first, order_key
+from ..primitives.machine import StateMachine
 
-__all__ = ["CouncilRepository", "CouncilRun", "CouncilRunEvent", "CouncilRunStatus"]
+__all__ = [
+    "COUNCIL_STATES",
+    "CouncilRepository",
+    "CouncilRun",
+    "CouncilRunEvent",
+    "CouncilRunStatus",
+]
 
 _ALL: Final = "council-runs"
 _BY_STATUS: Final = "council-status#"
@@ -63,14 +70,22 @@ class CouncilRunStatus(StrEnum):
 
 
 _S = CouncilRunStatus
+COUNCIL_STATES: Final = StateMachine(
+    "council run",
+    {
+        _S.RUNNING: {_S.AWAITING_APPROVAL, _S.INTERRUPTED, _S.COMPLETED, _S.FAILED},
+        _S.AWAITING_APPROVAL: {_S.RUNNING, _S.INTERRUPTED, _S.FAILED},
+        _S.INTERRUPTED: {_S.RUNNING, _S.FAILED},
+        _S.FAILED: {_S.RUNNING},
+    },
+    stay=True,
+)
+"""The allowed status changes (see the module docstring); the same status again is a no-op."""
+
 TRANSITIONS: Final[Mapping[CouncilRunStatus, frozenset[CouncilRunStatus]]] = {
-    _S.RUNNING: frozenset({_S.AWAITING_APPROVAL, _S.INTERRUPTED, _S.COMPLETED, _S.FAILED}),
-    _S.AWAITING_APPROVAL: frozenset({_S.RUNNING, _S.INTERRUPTED, _S.FAILED}),
-    _S.INTERRUPTED: frozenset({_S.RUNNING, _S.FAILED}),
-    _S.FAILED: frozenset({_S.RUNNING}),
-    _S.COMPLETED: frozenset(),
+    s: COUNCIL_STATES.allowed(s) for s in CouncilRunStatus
 }
-"""The allowed status changes (see the module docstring)."""
+"""The allowed status changes as a mapping (kept for callers of earlier versions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +171,8 @@ class CouncilRepository:
                     f"council run {rid!r} is being rewound: finish the rewind first "
                     "(run truncate_events_after_wave again if it was cut short)"
                 )
-            if current is target:
+            if not COUNCIL_STATES.check(current, target, subject=f"council run {rid!r}"):
                 return {}
-            if target not in TRANSITIONS[current]:
-                allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "nothing"
-                raise InvalidTransition(
-                    f"council run {rid!r} is {current.value}: it cannot become "
-                    f"{target.value} (allowed: {allowed})"
-                )
             return {
                 "status": target.value,
                 "open": target is not CouncilRunStatus.COMPLETED,

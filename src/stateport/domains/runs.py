@@ -25,12 +25,14 @@ from typing import Any, Final
 
 from .. import _json, _time
 from ..digest import ContentDigest, DigestLike
-from ..errors import InvalidTransition, ValidationError
+from ..errors import ValidationError
 from ..ports.table import Item, TablePort
 from ..primitives.ledger import Entry, Ledger
 from ..primitives.listing import newest_first, order_key
+from ..primitives.machine import StateMachine
 
 __all__ = [
+    "RUN_STATES",
     "RunEvent",
     "RunId",
     "RunLedger",
@@ -68,7 +70,14 @@ class RunStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self is not RunStatus.RUNNING
+        return RUN_STATES.is_final(self)
+
+
+RUN_STATES: Final = StateMachine(
+    "run",
+    {RunStatus.RUNNING: {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}},
+)
+"""The run status machine (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,11 +268,7 @@ class RunLedger:
         completed = _time.to_text(_time.now())
 
         def decide(head: Item) -> dict[str, Any]:
-            current = RunStatus(head.attrs["status"])
-            if current is not RunStatus.RUNNING:
-                raise InvalidTransition(
-                    f"run {run_id!r} is {current.value}: it cannot become {status.value}"
-                )
+            RUN_STATES.check(RunStatus(head.attrs["status"]), status, subject=f"run {run_id!r}")
             return {
                 "status": status.value,
                 "open": False,

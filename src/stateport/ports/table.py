@@ -247,6 +247,7 @@ class Put:
     sk: str
     attrs: Mapping[str, Any]
     condition: Condition | Sequence[Condition] | None = None
+    tag: str | None = None
     kind: ClassVar[str] = "put"
 
 
@@ -260,6 +261,7 @@ class Update:
     set: Mapping[str, Any] = field(default_factory=dict)
     remove: Sequence[str] = ()
     condition: Condition | Sequence[Condition] | None = None
+    tag: str | None = None
     kind: ClassVar[str] = "update"
 
 
@@ -271,6 +273,7 @@ class Delete:
     pk: str
     sk: str
     condition: Condition | Sequence[Condition] | None = None
+    tag: str | None = None
     kind: ClassVar[str] = "delete"
 
 
@@ -281,10 +284,14 @@ class Check:
     pk: str
     sk: str
     condition: Condition | Sequence[Condition]
+    tag: str | None = None
     kind: ClassVar[str] = "check"
 
 
 Op = Put | Update | Delete | Check
+# ``tag`` names an operation for its owner: a failing condition raises a
+# Conflict carrying the tag, so a store says which of its checks failed by name
+# ("head", "counter", "graph") instead of counting positions in the list.
 # The operations are plain records, not frozen dataclasses: one is built for
 # every item written, and a frozen dataclass costs three times as much to
 # build. Nothing keeps them after transact() has read them (it copies what it
@@ -308,6 +315,7 @@ class WriteOp:
     index_keys: tuple[tuple[str, str] | None, ...] = ()
     set: dict[str, Any] | None = None
     remove: tuple[str, ...] = ()
+    tag: str | None = None
 
     def needs_attrs(self) -> bool:
         """Whether :func:`resolve` reads the current item's attributes (not just
@@ -594,9 +602,13 @@ class TablePort(ABC):
         attrs: Mapping[str, Any],
         *,
         condition: Condition | Sequence[Condition] | None = None,
+        tag: str | None = None,
     ) -> Item:
-        """Create or replace the item; return it with its new version."""
-        op = self._put_op(pk, sk, attrs, condition, 0, keep=True)
+        """Create or replace the item; return it with its new version.
+
+        ``tag`` names the operation in a :class:`Conflict` (see :class:`Put`).
+        """
+        op = self._put_op(pk, sk, attrs, condition, 0, keep=True, tag=tag)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
         if self._watches:
@@ -611,12 +623,14 @@ class TablePort(ABC):
         set: Mapping[str, Any] | None = None,
         remove: Sequence[str] = (),
         condition: Condition | Sequence[Condition] | None = None,
+        tag: str | None = None,
     ) -> Item:
         """Change attributes of an existing item; return it with its new version.
 
-        Raises :class:`Conflict` if the item does not exist or a condition fails.
+        Raises :class:`Conflict` (carrying ``tag``) if the item does not exist
+        or a condition fails.
         """
-        op = self._prepare(Update(pk, sk, set or {}, remove, condition), 0)
+        op = self._prepare(Update(pk, sk, set or {}, remove, condition, tag), 0)
         result = (await self._write([op], returning=True))[0]
         assert result is not None
         if self._watches:
@@ -629,9 +643,10 @@ class TablePort(ABC):
         sk: str,
         *,
         condition: Condition | Sequence[Condition] | None = None,
+        tag: str | None = None,
     ) -> None:
         """Delete the item; a no-op if absent (unless a condition says otherwise)."""
-        await self._write([self._prepare(Delete(pk, sk, condition), 0)], returning=False)
+        await self._write([self._prepare(Delete(pk, sk, condition, tag), 0)], returning=False)
         if self._watches:
             self._written((pk,))
 
@@ -827,7 +842,15 @@ class TablePort(ABC):
         return data, tuple(index_keys)
 
     def _put_op(
-        self, pk: str, sk: str, attrs: Any, condition: Any, i: int, *, keep: bool = False
+        self,
+        pk: str,
+        sk: str,
+        attrs: Any,
+        condition: Any,
+        i: int,
+        *,
+        keep: bool = False,
+        tag: Any = None,
     ) -> WriteOp:
         """The put, validated and encoded. With ``keep`` its attributes are a copy
         (they become the returned item's); otherwise only the encoding is kept
@@ -843,20 +866,20 @@ class TablePort(ABC):
             attrs = dict(attrs)
         data, index_keys = self.encode_attrs(pk, sk, attrs)
         conds = () if condition is None else self._conditions(condition, i)
-        return WriteOp("put", pk, sk, conds, attrs, data, index_keys)
+        return WriteOp("put", pk, sk, conds, attrs, data, index_keys, tag=_tag(tag, i))
 
     def _prepare(self, op: Any, i: int) -> WriteOp:
         kind = type(op)
         if kind is Put:
-            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
+            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i, tag=op.tag)
         if kind is Check:  # the other common case, in ledger appends
             self._check_key(op.pk, op.sk)
             conds = self._conditions(op.condition, i)
             if not conds:
                 raise ValidationError(f"operation {i}: a Check needs at least one condition")
-            return WriteOp("check", op.pk, op.sk, conds)
+            return WriteOp("check", op.pk, op.sk, conds, tag=_tag(op.tag, i))
         if isinstance(op, Put):
-            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i)
+            return self._put_op(op.pk, op.sk, op.attrs, op.condition, i, tag=op.tag)
         if not isinstance(op, (Update, Delete, Check)):
             raise ValidationError(
                 f"operation {i}: {op!r} is not an operation (Put, Update, Delete, Check)"
@@ -874,10 +897,12 @@ class TablePort(ABC):
             if both:
                 raise ValidationError(f"operation {i}: {sorted(both)} both set and removed")
             _json.check_json(sets, portable=self.capabilities.portable, where="set")
-            return WriteOp("update", op.pk, op.sk, conds, set=sets, remove=removes)
+            return WriteOp(
+                "update", op.pk, op.sk, conds, set=sets, remove=removes, tag=_tag(op.tag, i)
+            )
         if isinstance(op, Check) and not conds:
             raise ValidationError(f"operation {i}: a Check needs at least one condition")
-        return WriteOp(op.kind, op.pk, op.sk, conds)  # type: ignore[arg-type]
+        return WriteOp(op.kind, op.pk, op.sk, conds, tag=_tag(op.tag, i))  # type: ignore[arg-type]
 
     def _prepare_query(
         self,
@@ -1049,11 +1074,12 @@ def resolve(table: TablePort, index: int, op: WriteOp, current: Item | None) -> 
         reason = _failure(cond, current)
         if reason is not None:
             raise Conflict(
-                f"operation {index} ({op.kind} {key!r}): condition "
+                f"operation {index} ({_named(op)}{op.kind} {key!r}): condition "
                 f"'{cond.describe()}' failed: {reason}",
                 op_index=index,
                 key=key,
                 condition=cond.describe(),
+                tag=op.tag,
             )
     version = 1 if current is None else current.version + 1
     if op.kind == "put":
@@ -1062,10 +1088,11 @@ def resolve(table: TablePort, index: int, op: WriteOp, current: Item | None) -> 
     if op.kind == "update":
         if current is None:
             raise Conflict(
-                f"operation {index} (update {key!r}): the item does not exist",
+                f"operation {index} ({_named(op)}update {key!r}): the item does not exist",
                 op_index=index,
                 key=key,
                 condition="exists",
+                tag=op.tag,
             )
         attrs = {**current.attrs, **(op.set or {})}
         for name in op.remove:
@@ -1075,3 +1102,14 @@ def resolve(table: TablePort, index: int, op: WriteOp, current: Item | None) -> 
     if op.kind == "delete":
         return Outcome(None, None, (), current is not None)
     return Outcome(None, None, (), False)
+
+
+def _tag(tag: Any, i: int) -> str | None:
+    """A valid operation tag (None or a short non-empty str)."""
+    if tag is None or (type(tag) is str and 0 < len(tag) <= 64):
+        return tag
+    raise ValidationError(f"operation {i}: a tag is a str of 1 to 64 characters, got {tag!r}")
+
+
+def _named(op: WriteOp) -> str:
+    return "" if op.tag is None else f"{op.tag}: "

@@ -32,8 +32,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, NoReturn
 
+from .._cache import BoundedCache
+from .._retry import Retry, moved_on, retrying
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
 from ..ports.table import (
     AttrEquals,
@@ -51,17 +53,22 @@ from ..ports.table import (
     VersionEquals,
 )
 
-__all__ = ["HEAD_SK", "Entry", "Ledger"]
+__all__ = ["ENTRY_TAG", "HEAD_SK", "HEAD_TAG", "PREV_TAG", "Entry", "Ledger"]
 
 HEAD_SK: Final = "head"
 ENTRY_PREFIX: Final = "e#"
 SEQ_WIDTH: Final = 20
 MAX_SEQ: Final = 10**SEQ_WIDTH - 1
 _CACHE_SIZE: Final = 4096
-_MAX_RETRIES: Final = 1000
 _PAGE: Final = 1000
 _ALL_ENTRIES: Final = KeyRange.prefix(ENTRY_PREFIX)
-_V = TypeVar("_V")
+
+HEAD_TAG: Final = "ledger.head"
+"""The tag of an operation on a ledger's head (its creation, its open check, its update)."""
+PREV_TAG: Final = "ledger.prev"
+"""The tag of an append's check that the entry before the first new one exists."""
+ENTRY_TAG: Final = "ledger.entry"
+"""The tag of an append's puts of new entries (a Conflict with it: the seq is taken)."""
 
 
 _ENTRY_FORMAT: Final = f"{ENTRY_PREFIX}%0{SEQ_WIDTH}d"
@@ -115,8 +122,8 @@ class Ledger:
         self._room = None if limit is None else limit - 2  # entries per append, at most
         # bounded caches: stream -> the last seq seen here; stream -> the check that
         # its head is unchanged since it was seen open (see _open_check)
-        self._last: dict[str, int] = {}
-        self._open: dict[str, Check] = {}
+        self._last: BoundedCache[str, int] = BoundedCache(_CACHE_SIZE)
+        self._open: BoundedCache[str, Check] = BoundedCache(_CACHE_SIZE)
 
     # ---- keys -------------------------------------------------------------
 
@@ -134,11 +141,11 @@ class Ledger:
 
     def create_op(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> Put:
         """The operation that creates the head of ``stream`` (fails if it exists)."""
-        return Put(self.pk(stream), HEAD_SK, {**attrs, "open": open}, _ABSENT)
+        return Put(self.pk(stream), HEAD_SK, {**attrs, "open": open}, _ABSENT, tag=HEAD_TAG)
 
     def entry_op(self, stream: str, seq: int, attrs: Mapping[str, Any]) -> Put:
         """The operation that writes entry ``seq`` (fails if it exists)."""
-        return Put(self.pk(stream), entry_sk(seq), attrs, _ABSENT)
+        return Put(self.pk(stream), entry_sk(seq), attrs, _ABSENT, tag=ENTRY_TAG)
 
     async def create(self, stream: str, attrs: Mapping[str, Any], *, open: bool = True) -> None:
         """Create the head of ``stream``; :class:`Conflict` if it exists."""
@@ -146,17 +153,18 @@ class Ledger:
         try:
             await self.table.transact([op])
         except Conflict as e:
-            if e.op_index == 0:
+            if e.tag == HEAD_TAG:
                 raise Conflict(
                     f"{self.noun} {stream!r} already exists",
                     op_index=0,
                     key=e.key,
                     condition=e.condition,
+                    tag=HEAD_TAG,
                 ) from None
             raise
         if open:  # a new item's version is 1 (a guarantee of the table port)
-            _keep(self._open, stream, Check(op.pk, HEAD_SK, VersionEquals(1)))
-            _keep(self._last, stream, 0)
+            self._open.put(stream, Check(op.pk, HEAD_SK, VersionEquals(1), tag=HEAD_TAG))
+            self._last.put(stream, 0)
 
     async def head(self, stream: str) -> Item | None:
         """The head of ``stream``, or None."""
@@ -179,21 +187,21 @@ class Ledger:
         concurrency. Returns the head as it was when the change applied.
         """
         pk = self.pk(stream)
-        for _ in range(_MAX_RETRIES):
+
+        async def attempt() -> Item:
             head = await self.require_head(stream)
             change = decide(head)
-            try:
+            with moved_on(HEAD_TAG):  # the head moved: decide again on the new one
                 new = await self.table.update(
-                    pk, HEAD_SK, set=change, condition=VersionEquals(head.version)
+                    pk, HEAD_SK, set=change, condition=VersionEquals(head.version), tag=HEAD_TAG
                 )
-            except Conflict:
-                continue  # the head moved (or went): decide again on the new one
             if new.attrs.get("open") is True:  # appends here check the new version
-                _keep(self._open, stream, Check(pk, HEAD_SK, VersionEquals(new.version)))
+                self._open.put(stream, Check(pk, HEAD_SK, VersionEquals(new.version), tag=HEAD_TAG))
             else:
-                self._open.pop(stream, None)
+                self._open.discard(stream)
             return head
-        raise Conflict(f"{self.noun} {stream!r} kept changing; gave up after {_MAX_RETRIES} tries")
+
+        return await retrying(attempt, what=f"{self.noun} {stream!r}")
 
     # ---- appends ------------------------------------------------------------
 
@@ -232,7 +240,9 @@ class Ledger:
         if fixed and (type(first_seq) is not int or not 1 <= first_seq <= MAX_SEQ - len(entries)):
             raise ValidationError(f"seq must be an int from 1 to {MAX_SEQ}, got {first_seq!r}")
         guess = self._last.get(stream)
-        for _ in range(_MAX_RETRIES):
+
+        async def attempt() -> int:
+            nonlocal guess
             if first_seq is not None:
                 first = first_seq
             else:
@@ -244,9 +254,11 @@ class Ledger:
                 return await self._try_append(
                     pk, stream, first, entries, expect_prev, head_set, extra_ops, fixed=fixed
                 )
-            except _Moved:
+            except Retry:
                 guess = None
-        raise Conflict(f"{self.noun} {stream!r}: appends kept racing; gave up after retries")
+                raise
+
+        return await retrying(attempt, what=f"{self.noun} {stream!r}")
 
     async def _try_append(
         self,
@@ -261,7 +273,7 @@ class Ledger:
         fixed: bool,
     ) -> int:
         if head_set:
-            head: Op = Update(pk, HEAD_SK, head_set, condition=_OPEN)
+            head: Op = Update(pk, HEAD_SK, head_set, condition=_OPEN, tag=HEAD_TAG)
         else:
             head = self._open.get(stream) or await self._open_check(stream, pk)
         ops: list[Op] = [head]
@@ -269,35 +281,37 @@ class Ledger:
             prev: Condition | list[Condition] = _EXISTS
             if expect_prev:
                 prev = [_EXISTS, *(AttrEquals(k, v) for k, v in expect_prev.items())]
-            ops.append(Check(pk, entry_sk(first - 1), prev))
+            ops.append(Check(pk, entry_sk(first - 1), prev, tag=PREV_TAG))
         elif expect_prev:
             raise ValidationError("expect_prev needs an entry before the first one")
-        first_put = len(ops)
         if len(entries) == 1:
-            ops.append(Put(pk, entry_sk(first), entries[0], _ABSENT))
+            ops.append(Put(pk, entry_sk(first), entries[0], _ABSENT, tag=ENTRY_TAG))
         else:
-            ops.extend(Put(pk, entry_sk(first + i), a, _ABSENT) for i, a in enumerate(entries))
+            ops.extend(
+                Put(pk, entry_sk(first + i), a, _ABSENT, tag=ENTRY_TAG)
+                for i, a in enumerate(entries)
+            )
         ops.extend(extra_ops)
         try:
             await self.table.transact(ops)
         except Conflict as e:
-            self._last.pop(stream, None)
-            if e.op_index is None or e.op_index >= first_put + len(entries):
+            self._last.discard(stream)
+            if e.tag not in _OWN_TAGS or e.key is None or e.key[0] != pk:
                 raise  # an extra op's condition: the owner's to explain
-            if e.op_index == 0:
-                self._open.pop(stream, None)
+            if e.tag == HEAD_TAG:
+                self._open.discard(stream)
                 if not head_set:
                     await self._open_check(stream, pk)  # raises if the head is not open
-                    raise _Moved from None  # open still, only changed: try again
+                    raise Retry("its head changed") from None  # open still: try again
                 self._explain_head(stream, await self.require_head(stream))
-            if not fixed and (expect_prev is None or e.op_index >= first_put):
-                raise _Moved from None
+            if not fixed and (expect_prev is None or e.tag == ENTRY_TAG):
+                raise Retry("another writer appended first") from None
             latest = await self.latest(stream)
             last = 0 if latest is None else latest.seq
             if not fixed and last != first - 1:
-                raise _Moved from None
-            if e.op_index >= first_put:
-                what = f"seq {first + e.op_index - first_put} already exists"
+                raise Retry("another writer appended first") from None
+            if e.tag == ENTRY_TAG:
+                what = f"seq {_seq_of(e.key[1])} already exists"
             elif latest is not None and latest.seq == first - 1:
                 what = f"entry {first - 1} is not as expected ({e.condition})"
             else:
@@ -308,8 +322,9 @@ class Ledger:
                 op_index=e.op_index,
                 key=e.key,
                 condition=e.condition,
+                tag=e.tag,
             ) from None
-        _keep(self._last, stream, first + len(entries) - 1)
+        self._last.put(stream, first + len(entries) - 1)
         return first
 
     async def _open_check(self, stream: str, pk: str) -> Check:
@@ -324,8 +339,8 @@ class Ledger:
         head = await self.require_head(stream)
         if head.attrs.get("open") is not True:
             self._explain_head(stream, head)
-        check = Check(pk, HEAD_SK, VersionEquals(head.version))
-        _keep(self._open, stream, check)
+        check = Check(pk, HEAD_SK, VersionEquals(head.version), tag=HEAD_TAG)
+        self._open.put(stream, check)
         return check
 
     def _explain_head(self, stream: str, head: Item) -> NoReturn:
@@ -447,13 +462,14 @@ class Ledger:
                 HEAD_SK,
                 set={"open": False, "truncating": True},
                 condition=VersionEquals(head.version),
+                tag=HEAD_TAG,
             )
         except Conflict:
             raise changed from None
-        self._last.pop(stream, None)
-        self._open.pop(stream, None)
+        self._last.discard(stream)
+        self._open.discard(stream)
         seq = await cut()
-        same_head = Check(pk, HEAD_SK, VersionEquals(head.version))
+        same_head = Check(pk, HEAD_SK, VersionEquals(head.version), tag=HEAD_TAG)
         limit = self.table.capabilities.max_transaction_ops
         batch = limit - 1 if limit is not None else 10_000
         deleted = 0
@@ -464,7 +480,7 @@ class Ledger:
             try:
                 await self.table.transact([same_head, *(Delete(pk, i.sk) for i in page.items)])
             except Conflict as e:
-                if e.op_index == 0:
+                if e.tag == HEAD_TAG:
                     raise changed from None
                 raise
             deleted += len(page.items)
@@ -479,16 +495,7 @@ class Ledger:
         return deleted
 
 
-class _Moved(Exception):
-    """Internal: the ledger moved under an append (another writer's entries, or a
-    change of the head); retry."""
-
-
-def _keep(cache: dict[str, _V], stream: str, value: _V) -> None:
-    """Set ``cache[stream]``, forgetting the stream remembered longest ago when full."""
-    if len(cache) >= _CACHE_SIZE and stream not in cache:
-        del cache[next(iter(cache))]
-    cache[stream] = value
+_OWN_TAGS: Final = frozenset({HEAD_TAG, PREV_TAG, ENTRY_TAG})
 
 
 def _entry(item: Item) -> Entry:

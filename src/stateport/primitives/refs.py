@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..errors import Conflict
+from .._retry import moved_on, retrying
 from ..ports.table import TablePort
-from .ledger import Entry, Ledger
+from .ledger import ENTRY_TAG, HEAD_TAG, PREV_TAG, Entry, Ledger
 
 __all__ = ["Ref", "RefRegistry"]
-
-_MAX_RETRIES = 1000
 
 Ref = Entry
 """One entry of a ref's history: its number (``seq``) and attributes."""
@@ -66,13 +64,14 @@ class RefRegistry:
         writer moved the pointer in the meantime.
         """
         ledger = self.ledger
-        pk = ledger.pk(name)  # validates the name
-        for _ in range(_MAX_RETRIES):
+        ledger.pk(name)  # validates the name
+
+        async def attempt() -> Ref:
             current = await self.current(name)
             attrs = dict(await decide(current))
             seq = 1 if current is None else current.seq + 1
             head = {"current": attrs, "seq": seq}
-            try:
+            with moved_on(HEAD_TAG, PREV_TAG, ENTRY_TAG):  # someone moved it first
                 if current is None:
                     index = {"name": name, "gsi1pk": self._names_pk, "gsi1sk": name}
                     await self.table.transact(
@@ -83,9 +82,6 @@ class RefRegistry:
                     )
                 else:
                     await ledger.append(name, [attrs], first_seq=seq, head_set=head)
-            except Conflict as e:
-                if e.key is not None and e.key[0] == pk:
-                    continue  # someone moved it first: decide again
-                raise
             return Entry(seq, attrs)
-        raise Conflict(f"{ledger.noun} {name!r} kept moving; gave up after {_MAX_RETRIES} tries")
+
+        return await retrying(attempt, what=f"{ledger.noun} {name!r}")

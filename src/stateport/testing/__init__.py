@@ -23,6 +23,7 @@ from .releases import CasStoreConformance, ReleaseRegistryConformance
 from .runs import RunLedgerConformance
 from .store import StoreConformance
 from .table import TablePortConformance, increment, table_of
+from .toolkit import ToolkitConformance
 from .work import WorkStoreConformance
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "RunLedgerConformance",
     "StoreConformance",
     "TablePortConformance",
+    "ToolkitConformance",
     "WorkStoreConformance",
     "increment",
     "table_of",

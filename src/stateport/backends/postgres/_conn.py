@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import random
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
+from ..._retry import Backoff, Retry, retrying
 from ...errors import (
     ConfigError,
     Conflict,
@@ -52,12 +53,9 @@ Connection = Any  # asyncpg.Connection (asyncpg ships no type information)
 RETRYABLE = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
 
-class Retry(Exception):
-    """Internal: the transaction lost a race the engine can resolve by running it again."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+COLLISIONS = Backoff(tries=10, immediate=1, base=0.002, cap=0.128)
+"""How a transaction that lost a race on the server (serialization failure,
+deadlock, a concurrent insert of the same key) is run again."""
 
 
 def sqlstate(e: BaseException) -> str:
@@ -349,11 +347,6 @@ class Pool:
                 conn.terminate()
 
 
-async def backoff(attempt: int) -> None:
-    """A short randomized pause before running a transaction again."""
-    await asyncio.sleep(random.uniform(0, 0.002 * (2 ** min(attempt, 6))))
-
-
 class Database:
     """One store's connections: the pool, the home loop, and how work runs on them."""
 
@@ -449,11 +442,10 @@ class Database:
         attempts: int = 10,
     ) -> T:
         """Run ``work`` in a transaction, again after a serialization failure, a
-        deadlock or a lost insert race (up to ``attempts`` times in all)."""
-        last: BaseException | None = None
-        for attempt in range(attempts):
-            if attempt:
-                await backoff(attempt)
+        deadlock or a lost insert race (``work`` raises :class:`Retry`), up to
+        ``attempts`` times in all; then :class:`Conflict`."""
+
+        async def attempt() -> T:
             try:
                 async with self.pool.connection() as raw:
                     conn = Timed(raw, self.pool.command_timeout)
@@ -467,16 +459,15 @@ class Database:
                         raise
                     await conn.execute("COMMIT")
                     return result
-            except StateportError:
+            except (StateportError, Retry):
                 raise
-            except Retry as e:
-                last = e.cause
             except Exception as e:
                 if sqlstate(e) in RETRYABLE:
-                    last = e
-                    continue
+                    raise Retry(str(e)) from e
                 raise self.failed(e) from e
-        raise Conflict(
-            f"{self.where}: the transaction collided with concurrent ones {attempts} times "
-            f"in a row ({last}); nothing was applied: retry later"
-        ) from last
+
+        return await retrying(
+            attempt,
+            what=f"{self.where}: the transaction",
+            backoff=dataclasses.replace(COLLISIONS, tries=attempts),
+        )

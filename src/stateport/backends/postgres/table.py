@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import _json
+from ..._retry import Retry
 from ...errors import ConfigError, StateportError
 from ...ports.table import (
     DEFAULT_INDEXES,
@@ -62,7 +63,7 @@ from ...ports.table import (
 )
 from .._guarded import EXACT_INT, guards_of
 from .._sql import select_items
-from ._conn import Connection, Database, Retry, is_connection_error, sqlstate
+from ._conn import Connection, Database, is_connection_error, sqlstate
 
 # PostgreSQL keeps a value of up to 1 GB in a row
 POSTGRES_LIMITS = Limits(1_000_000_000, None, None, None, None)
@@ -409,7 +410,7 @@ class PostgresTablePort(TablePort):
                 )
         except Exception as e:
             if getattr(e, "sqlstate", None) == "23505":
-                raise Retry(e) from e  # a concurrent insert won: resolve again
+                raise Retry(str(e)) from e  # a concurrent insert won: resolve again
             raise
         return results
 
