@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _cli import json_lines, one_json, run, using  # tests/ is on sys.path
 
 import stateport
 from stateport.cli import _blobs, _common, build_parser, main
@@ -41,12 +43,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(work)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --------------------------------------------------------------------------- the parser
 
 
@@ -63,6 +59,9 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     paths = {" ".join(path) for path, _ in commands}
     assert {"db migrate", "db version", "db info", "blobs put", "blobs get"} <= paths
     assert {"blobs ls", "blobs verify", "demo", "db", "blobs", ""} <= paths
+    assert {"items get", "items put", "items query", "items delete"} <= paths
+    assert {"council ls", "council show", "council events", "cas contains", "cas delete"} <= paths
+    assert {f"runs {c}" for c in ("create", "append", "complete", "fail", "cancel")} <= paths
     for path, description in commands:
         assert description.strip(), f"'stateport {' '.join(path)}' has no description"
         code, out, _ = run(capsys, *path, "--help")
@@ -513,12 +512,24 @@ def test_the_installed_command(tmp_path: Path) -> None:
         ["blobs", "ls"],
         ["blobs", "verify"],
         ["blobs", "get", "a" * 64],
+        ["items", "get", "p", "s"],
+        ["items", "query", "p"],
+        ["items", "delete", "p", "s"],
         ["runs", "list"],
         ["runs", "show", "r1"],
         ["runs", "events", "r1"],
+        ["runs", "append", "r1", "kind"],
+        ["runs", "complete", "r1"],
+        ["runs", "fail", "r1"],
+        ["runs", "cancel", "r1"],
         ["releases", "list"],
         ["releases", "history", "agent"],
         ["releases", "rollback", "agent"],
+        ["cas", "contains", "a" * 64],
+        ["cas", "delete", "a" * 64],
+        ["council", "ls"],
+        ["council", "show", "c1"],
+        ["council", "events", "c1"],
         ["work", "features"],
         ["work", "wps", "some-feature"],
         ["work", "ready", "some-feature"],
@@ -527,9 +538,90 @@ def test_the_installed_command(tmp_path: Path) -> None:
         ["audit", "head", "--feature", "some-feature"],
     ],
 )
-def test_commands_that_only_look_never_create_a_store(
+def test_commands_that_need_a_store_never_create_one(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
 ) -> None:
+    """Listings, and writes to records that must exist, refuse a URL with no store
+    behind it (a typo) instead of leaving an empty database there."""
     code, _, err = run(capsys, *argv, "--url", db_url(tmp_path, "typo.db"))
     assert code == 1 and "no database" in err, err
     assert not (tmp_path / "typo.db").exists()
+
+
+# --------------------------------------------------------------------------- items
+
+
+def test_items_put_get_query_delete(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = db_url(tmp_path)
+    code, out, _ = run(capsys, "--url", url, "items", "put", "doc#1", "meta", '{"title": "A"}')
+    assert code == 0 and out == "put the item under pk 'doc#1' sk 'meta' (1 attribute)\n"
+    assert using(url, lambda sp: sp.items.get("doc#1", "meta")) == {
+        "pk": "doc#1",
+        "sk": "meta",
+        "title": "A",
+    }
+    item = {"pk": "doc#1", "sk": "v#2", "n": 2, "tags": ["x"], "nested": {"ok": True}}
+    code, out, _ = run(
+        capsys, "--url", url, "items", "put", "doc#1", "v#2", json.dumps(item), "--json"
+    )
+    assert code == 0 and one_json(out) == item
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"n": 1, "text": "é"}'))
+    code, out, _ = run(capsys, "--url", url, "items", "put", "doc#1", "v#1", "-")
+    assert code == 0 and "(2 attributes)" in out
+    assert using(url, lambda sp: sp.items.get("doc#1", "v#1")) == {
+        "pk": "doc#1",
+        "sk": "v#1",
+        "n": 1,
+        "text": "é",
+    }
+
+    code, out, _ = run(capsys, "--url", url, "items", "get", "doc#1", "v#2")
+    assert code == 0 and json.loads(out) == item and len(out.splitlines()) > 1
+    code, out, _ = run(capsys, "--url", url, "items", "get", "doc#1", "v#2", "--json")
+    assert one_json(out) == item
+
+    code, out, _ = run(capsys, "--url", url, "items", "query", "doc#1", "v#", "--json")
+    assert [i["sk"] for i in json_lines(out)] == ["v#1", "v#2"]
+    code, out, _ = run(capsys, "--url", url, "items", "query", "doc#1")
+    assert [line.split("  ")[0] for line in out.splitlines()] == ["meta", "v#1", "v#2"]
+    assert out.splitlines()[0] == 'meta  {"title": "A"}'
+    code, out, _ = run(capsys, "--url", url, "items", "query", "doc#2")
+    assert code == 0 and out == ""
+
+    code, out, _ = run(capsys, "--url", url, "items", "delete", "doc#1", "v#1")
+    assert code == 0 and out == "deleted the item under pk 'doc#1' sk 'v#1'\n"
+    assert using(url, lambda sp: sp.items.get("doc#1", "v#1")) is None
+    code, out, _ = run(capsys, "--url", url, "items", "delete", "doc#1", "v#1", "--json")
+    assert code == 0 and one_json(out) == {"pk": "doc#1", "sk": "v#1", "deleted": False}
+    code, out, _ = run(capsys, "--url", url, "items", "delete", "doc#1", "v#1")
+    assert code == 0 and out == "no item under pk 'doc#1' sk 'v#1': nothing deleted\n"
+
+    code, out, err = run(capsys, "--url", url, "items", "get", "doc#1", "v#1")
+    assert code == 1 and out == "" and err == "error: no item under pk 'doc#1' sk 'v#1'\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["items", "put", "p", "s", "{nope"], "the item is not JSON"),
+        (["items", "put", "p", "s", "[1, 2]"], "must be a JSON object, got list"),
+        (["items", "put", "p", "s", '{"pk": "q"}'], "pk is 'q' but PK is 'p'"),
+        (["items", "put", "p", "s", '{"sk": 1}'], "sk is 1 but SK is 's'"),
+        (["items", "put", "p", "s", '{"a": NaN}'], "NaN"),
+        (["items", "put", "p", "s", '{"a": 1e400}'], "too large"),
+        (["items", "put", "p", "s", "[" * 100_000 + "]" * 100_000], "not JSON"),
+        (["items", "put", "", "s", "{}"], "pk"),
+        (["items", "query", ""], "partition key"),
+    ],
+)
+def test_items_refuse_bad_input_and_change_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    url = db_url(tmp_path)
+    assert run(capsys, "--url", url, "items", "put", "p", "s", '{"kept": true}')[0] == 0
+    code, out, err = run(capsys, "--url", url, *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert using(url, lambda sp: sp.items.query("p")) == [{"pk": "p", "sk": "s", "kept": True}]

@@ -12,10 +12,18 @@
     │   ├── get DIGEST [-o FILE]        write a blob to stdout or a file
     │   ├── ls                          digests and sizes
     │   └── verify [DIGEST...]          check blobs against their digests
+    ├── items
+    │   ├── get PK SK                   one item as JSON
+    │   ├── put PK SK JSON              create or replace an item
+    │   ├── query PK [SK_PREFIX]        a partition's items by sort key
+    │   └── delete PK SK                delete an item
     ├── runs
     │   ├── list [--spec D] [--status S]  runs, newest first
     │   ├── show RUN_ID                 a run's record and summary
-    │   └── events RUN_ID [--follow]    a run's events in order (or tail them)
+    │   ├── events RUN_ID [--follow]    a run's events in order (or tail them)
+    │   ├── create SPEC_DIGEST --agent NAME  start a run, print its id
+    │   ├── append RUN_ID KIND [PAYLOAD_JSON] [--seq N]  append an event
+    │   └── complete | fail | cancel RUN_ID [--events N] [--duration-ms N]  end a run
     ├── releases
     │   ├── list                        every name and its live release
     │   ├── history NAME                a name's releases, newest first
@@ -23,7 +31,13 @@
     │   └── rollback NAME               back to the release live before
     ├── cas
     │   ├── put FILE...                 store files, print digests
-    │   └── get DIGEST [-o FILE]        write verified content
+    │   ├── get DIGEST [-o FILE]        write verified content
+    │   ├── contains DIGEST             exit 0 if stored, 1 if not
+    │   └── delete DIGEST               remove content
+    ├── council
+    │   ├── ls [--status S]             orchestrator runs, most recent first
+    │   ├── show ID                     a run's record and graph
+    │   └── events ID                   a run's events in order
     ├── work
     │   ├── features [--state S]        features by id
     │   ├── wps SLUG                    a feature's work packages and dependencies
@@ -33,6 +47,9 @@
     │   ├── verify [--feature SLUG] [--head FILE]  recompute chains; 1 if tampered
     │   └── head --feature SLUG [-o FILE]          export a verified chain head
     └── demo                            a guided tour on real data
+
+Every write command prints one line saying what it did, or with ``--json`` one
+JSON object; listings print one JSON object per line with ``--json``.
 
 ``--url`` is accepted before or after any command; without it the URL comes
 from :func:`stateport.config.resolve_url`. Exit status: 0 on success, 1 on a
@@ -51,7 +68,18 @@ import sys
 from .. import __version__
 from ..config import DEFAULT_URL, ENV_VAR
 from ..errors import StateportError
-from . import _audit, _blobs, _db, _demo, _runs, _work
+from . import (
+    _audit,
+    _blobs,
+    _cas,
+    _council,
+    _db,
+    _demo,
+    _items,
+    _releases,
+    _runs,
+    _work,
+)
 from ._common import CommandError, Handler
 
 __all__ = ["build_parser", "main"]
@@ -84,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _db.register(commands, common)
     _blobs.register(commands, common)
+    _items.register(commands, common)
     _runs.register(commands, common)
+    _releases.register(commands, common)
+    _cas.register(commands, common)
+    _council.register(commands, common)
     _work.register(commands, common)
     _audit.register(commands, common)
     _demo.register(commands, common)

@@ -3,32 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TextIO, TypeAlias
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, TextIO, TypeAlias, TypeVar
 
+from .. import _time
 from ..backends import open_engine
 from ..config import resolve_url
+from ..digest import ContentDigest
+from ..errors import ValidationError
 from ..ports.engine import Engine
 from ..store import Stateport
 from ..store import open as open_store
 
 __all__ = [
+    "DONE",
     "PROGRESS_INTERVAL",
     "CommandError",
     "Commands",
     "Handler",
     "Progress",
     "command_group",
+    "counted",
     "engine_at",
     "human_size",
+    "human_time",
+    "json_arg",
     "json_flag",
+    "print_listing",
+    "print_record",
+    "record_json",
+    "report",
     "store_of",
     "store_url",
     "subcommand",
 ]
+
+T = TypeVar("T")
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 """A command: takes the parsed arguments, returns the exit status."""
@@ -78,16 +96,93 @@ def subcommand(
     return parser
 
 
-def json_flag(parser: argparse.ArgumentParser) -> None:
-    """Give a listing command ``--json`` (one JSON object per line)."""
-    parser.add_argument("--json", action="store_true", help="print JSON, one object per line")
+def json_flag(parser: argparse.ArgumentParser, *, what: str = "one object per line") -> None:
+    """Give a command ``--json``: listings print one JSON object per line, write
+    commands one object saying what they did (``what`` says which)."""
+    parser.add_argument("--json", action="store_true", help=f"print JSON, {what}")
+
+
+DONE = "one object saying what was done"
+"""``json_flag(parser, what=DONE)``: the ``--json`` of a write command."""
+
+
+def report(args: argparse.Namespace, line: str, data: Mapping[str, Any]) -> None:
+    """What a write command did: ``line`` for people, or ``data`` as one JSON object
+    with ``--json``."""
+    print(json.dumps(data) if args.json else line, flush=True)
+
+
+def record_json(value: Any) -> Any:
+    """A record of a store (a dataclass) as JSON, field by field under the fields'
+    names: times as stored (ISO 8601 UTC), enums by value, digests as hex, tuples
+    as lists, mappings (vector clocks too) as objects, nested records alike."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: record_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return _time.to_text(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, ContentDigest):
+        return value.as_str()
+    if isinstance(value, (list, tuple)):
+        return [record_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: record_json(v) for k, v in value.items()}
+    return value
+
+
+def print_listing(records: Iterable[T], as_json: bool, line: Callable[[T], str]) -> None:
+    """A listing: a ``line`` per record for people, or one JSON object per line
+    (:func:`record_json`)."""
+    for r in records:
+        print(json.dumps(record_json(r)) if as_json else line(r))
+
+
+def print_record(data: Mapping[str, Any], as_json: bool) -> None:
+    """One record: a JSON object, or for people a ``<field>  <value>`` line per field."""
+    if as_json:
+        print(json.dumps(data))
+        return
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        shown = value if isinstance(value, str) or value is None else json.dumps(value)
+        print(f"{key:{width}}  {'-' if shown is None else shown}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def json_arg(text: str, what: str) -> Any:
+    """The JSON value of the command-line argument ``what`` (``-``: read it from stdin).
+
+    Text that is not JSON (NaN, Infinity and numbers too large for a float
+    included) is a :class:`ValidationError`.
+    """
+    if text == "-":
+        try:
+            text = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CommandError(f"cannot read {what} from stdin: {e}") from e
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as e:  # not JSON, a NaN, nested too deeply
+        raise ValidationError(f"{what} is not JSON: {e}") from None
 
 
 def store_of(args: argparse.Namespace, *, create: bool) -> AbstractAsyncContextManager[Stateport]:
     """The store the command's URL names (see :func:`store_url`), opened and migrated.
 
-    ``create=False`` for commands that only look: a store that does not exist
-    yet is an error instead of being created.
+    ``create=False`` for commands that only look, and for writes to records that
+    must exist already: a store that does not exist yet is an error instead of
+    being created (a typo in a URL must not leave an empty database).
     """
     url, _ = store_url(args)
     return open_store(url, create=create)
@@ -117,6 +212,16 @@ def human_size(n: int) -> str:
         if value < 1024 or unit == "TiB":
             break
     return f"{value:.1f} {unit}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 event``, ``3 events``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def human_time(value: datetime | None) -> str:
+    """A stored time for people: ``2026-11-22 01:02:03`` (UTC), or ``-`` for none."""
+    return "-" if value is None else _time.to_text(value)[:19].replace("T", " ")
 
 
 class Progress:

@@ -1,40 +1,57 @@
-"""``stateport runs``, ``stateport releases`` and ``stateport cas``."""
+"""``stateport runs``: list runs and follow their events; create runs, append their
+events and end them from a shell (for agents driven by scripts)."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
+from datetime import timedelta
 from typing import Any
 
 from .. import _time
-from ..domains.releases import ReleaseMetadata, ReleaseRecord
-from ..domains.runs import RunEvent, RunRecord, RunStatus
-from . import _blobs
-from ._common import CommandError, Commands, command_group, json_flag, store_of, subcommand
+from ..digest import ContentDigest
+from ..domains.runs import RunEvent, RunMetadata, RunRecord, RunStatus, RunSummary
+from ..errors import ValidationError
+from ._common import (
+    DONE,
+    CommandError,
+    Commands,
+    Handler,
+    command_group,
+    counted,
+    human_time,
+    json_arg,
+    json_flag,
+    print_record,
+    report,
+    store_of,
+    subcommand,
+)
 
 __all__ = ["register"]
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
-    _register_runs(commands, common)
-    _register_releases(commands, common)
-    _register_cas(commands, common)
-
-
-# --------------------------------------------------------------------------- runs
-
-
-def _register_runs(commands: Commands, common: argparse.ArgumentParser) -> None:
     sub = command_group(
         commands,
         common,
         "runs",
-        help="list runs and show their events",
-        description="Execution runs recorded through sp.runs, and their ordered events.",
+        help="list runs and their events; create, append to and end runs",
+        description=(
+            "Execution runs recorded through sp.runs, and their ordered events. A "
+            "script drives a run with 'create', 'append' and 'complete', 'fail' or "
+            "'cancel'."
+        ),
     )
+    _register_reads(sub, common)
+    _register_writes(sub, common)
 
+
+# --------------------------------------------------------------------------- reads
+
+
+def _register_reads(sub: Commands, common: argparse.ArgumentParser) -> None:
     ls = subcommand(
         sub,
         common,
@@ -116,10 +133,6 @@ def _event_json(e: RunEvent) -> dict[str, Any]:
     }
 
 
-def _when(text: str | None) -> str:
-    return "-" if text is None else text[:19].replace("T", " ")
-
-
 async def _runs_list(args: argparse.Namespace) -> int:
     if args.limit < 0:
         raise CommandError("--limit must be >= 0")
@@ -139,7 +152,7 @@ async def _runs_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN ID':36}  {'STATUS':9}  {'SPEC':12}  {'AGENT':16}  CREATED (UTC)")
     for r in runs:
-        created = _when(_time.to_text(r.created_at))
+        created = human_time(r.created_at)
         print(
             f"{r.run_id:36}  {r.status.value:9}  {r.spec_digest.short()}  "
             f"{r.metadata.agent_name[:16]:16}  {created}"
@@ -155,13 +168,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
         last = await sp.runs.latest_event(args.run_id)
     data = _run_json(record)
     data["last_event"] = None if last is None else _event_json(last)
-    if args.json:
-        print(json.dumps(data))
-        return 0
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        shown = value if isinstance(value, str) or value is None else json.dumps(value)
-        print(f"{key:{width}}  {'-' if shown is None else shown}")
+    print_record(data, args.json)
     return 0
 
 
@@ -169,8 +176,7 @@ def _print_event(e: RunEvent, as_json: bool) -> None:
     if as_json:
         print(json.dumps(_event_json(e)), flush=True)
         return
-    when = _when(None if e.timestamp is None else _time.to_text(e.timestamp))
-    print(f"{e.seq:>6}  {when}  {e.kind}  {json.dumps(e.payload)}", flush=True)
+    print(f"{e.seq:>6}  {human_time(e.timestamp)}  {e.kind}  {json.dumps(e.payload)}", flush=True)
 
 
 async def _runs_events(args: argparse.Namespace) -> int:
@@ -189,173 +195,158 @@ async def _runs_events(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- releases
+# --------------------------------------------------------------------------- writes
 
 
-def _register_releases(commands: Commands, common: argparse.ArgumentParser) -> None:
-    sub = command_group(
-        commands,
+def _register_writes(sub: Commands, common: argparse.ArgumentParser) -> None:
+    create = subcommand(
+        sub,
         common,
-        "releases",
-        help="promote, roll back and list releases",
+        "create",
+        _runs_create,
+        help="start a run of a spec",
         description=(
-            "Releases map a name to the spec digest that is live under it. Every "
-            "promote and rollback is recorded; rollback returns to the release "
-            "that was live before the current one, further back each time."
+            "Start a RUNNING run of the spec SPEC_DIGEST for agent NAME and print its "
+            "id. The id is a new UUID unless --run-id chooses it, which lets a script "
+            "know the id before the run exists."
         ),
     )
-
-    ls = subcommand(
-        sub,
-        common,
-        "list",
-        _releases_list,
-        help="every name and its live release",
-        description="List every release name with its live release.",
+    create.add_argument(
+        "spec", metavar="SPEC_DIGEST", help="the spec's SHA-256 digest (see 'stateport cas put')"
     )
-    json_flag(ls)
-
-    history = subcommand(
-        sub,
-        common,
-        "history",
-        _releases_history,
-        help="a name's releases, newest first",
-        description="Every promote and rollback of NAME, newest first.",
+    create.add_argument("--agent", required=True, metavar="NAME", help="the agent running it")
+    create.add_argument("--git-sha", metavar="SHA", help="the commit the agent runs at")
+    create.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag of the run (repeat for more)",
     )
-    history.add_argument("name", metavar="NAME")
-    json_flag(history)
+    create.add_argument("--run-id", metavar="ID", help="the run's id (default: a new UUID)")
+    json_flag(create, what=DONE)
 
-    promote = subcommand(
+    append = subcommand(
         sub,
         common,
-        "promote",
-        _releases_promote,
-        help="make a spec digest the live release of a name",
-        description="Make DIGEST the live release of NAME and record who did it.",
-    )
-    promote.add_argument("name", metavar="NAME")
-    promote.add_argument("digest", metavar="DIGEST", help="the spec's SHA-256 digest")
-    promote.add_argument("--by", metavar="WHO", help="who promotes it (default: your user name)")
-    promote.add_argument("--label", metavar="LABEL", help="a version label, e.g. v1.2.0")
-    promote.add_argument("--notes", metavar="TEXT", help="release notes")
-    json_flag(promote)
-
-    rollback = subcommand(
-        sub,
-        common,
-        "rollback",
-        _releases_rollback,
-        help="go back to the release live before the current one",
+        "append",
+        _runs_append,
+        help="append an event to a running run",
         description=(
-            "Make the release that was live before the current one live again. "
-            "Repeating it walks further back; it fails when nothing is further back."
+            "Append an event of kind KIND with the payload PAYLOAD_JSON (a JSON value; "
+            "- reads it from stdin; none: null) to a RUNNING run and print its seq. "
+            "With --seq N the event must be exactly the run's next one, else nothing "
+            "is written: a script that retries an append with its --seq never "
+            "records it twice."
         ),
     )
-    rollback.add_argument("name", metavar="NAME")
-    json_flag(rollback)
+    append.add_argument("run_id", metavar="RUN_ID")
+    append.add_argument("kind", metavar="KIND", help="what happened, e.g. tool_called")
+    append.add_argument(
+        "payload", nargs="?", metavar="PAYLOAD_JSON", help="the event's data as JSON (- for stdin)"
+    )
+    append.add_argument("--seq", type=int, metavar="N", help="the seq the event must get")
+    json_flag(append, what=DONE)
 
-
-def _release_json(r: ReleaseRecord) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "seq": r.seq,
-        "action": r.action,
-        "restores": r.restores,
-        "spec_digest": r.spec_digest.as_str(),
-        "promoted_by": r.metadata.promoted_by,
-        "version_label": r.metadata.version_label,
-        "notes": r.metadata.notes,
-        "created_at": _time.to_text(r.created_at),
-    }
-
-
-def _print_releases(records: list[ReleaseRecord], as_json: bool, *, with_name: bool) -> None:
-    if as_json:
-        for r in records:
-            print(json.dumps(_release_json(r)))
-        return
-    head = f"{'NAME':20}  " if with_name else ""
-    print(f"{head}{'#':>4}  {'ACTION':8}  {'SPEC':12}  {'LABEL':10}  {'BY':12}  CREATED (UTC)")
-    for r in records:
-        name = f"{r.name[:20]:20}  " if with_name else ""
-        label = r.metadata.version_label or "-"
-        print(
-            f"{name}{r.seq:>4}  {r.action:8}  {r.spec_digest.short()}  {label[:10]:10}  "
-            f"{r.metadata.promoted_by[:12]:12}  {_when(_time.to_text(r.created_at))}"
-            + ("" if r.restores is None else f"  (restores #{r.restores})")
+    for name, status, verb in (
+        ("complete", RunStatus.COMPLETED, "succeeded"),
+        ("fail", RunStatus.FAILED, "failed"),
+        ("cancel", RunStatus.CANCELLED, "was cancelled"),
+    ):
+        end = subcommand(
+            sub,
+            common,
+            name,
+            _ender(status),
+            help=f"end a running run as {status.value}",
+            description=(
+                f"End a RUNNING run as {status.value} (the run {verb}), storing its "
+                "summary: the number of events (default: the run's last seq), the "
+                "duration (default: the time since the run was created) and "
+                "optionally the digest of its final state. An ended run takes no "
+                "more events."
+            ),
         )
+        end.add_argument("run_id", metavar="RUN_ID")
+        end.add_argument(
+            "--events", type=int, metavar="N", help="total events (default: the run's last seq)"
+        )
+        end.add_argument(
+            "--duration-ms",
+            type=int,
+            metavar="N",
+            help="how long it ran (default: milliseconds since it was created)",
+        )
+        end.add_argument(
+            "--final-state", metavar="DIGEST", help="the SHA-256 digest of its final state"
+        )
+        json_flag(end, what=DONE)
 
 
-async def _releases_list(args: argparse.Namespace) -> int:
-    async with store_of(args, create=False) as sp:
-        records = await sp.releases.list_releases()
-    if not records and not args.json:
-        print("no releases")
-        return 0
-    _print_releases(records, args.json, with_name=True)
-    return 0
+def _tags(pairs: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--tag takes KEY=VALUE, got {pair!r}")
+        if key in tags:
+            raise ValidationError(f"tag {key!r} is given twice")
+        tags[key] = value
+    return tags
 
 
-async def _releases_history(args: argparse.Namespace) -> int:
-    async with store_of(args, create=False) as sp:
-        records = await sp.releases.history(args.name)
-    if not records:
-        print(f"error: no release named {args.name!r}", file=sys.stderr)
-        return 1
-    _print_releases(records, args.json, with_name=False)
-    return 0
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-async def _releases_promote(args: argparse.Namespace) -> int:
-    metadata = ReleaseMetadata(args.by or _user(), args.label, args.notes)
+async def _runs_create(args: argparse.Namespace) -> int:
+    spec = ContentDigest(args.spec)
+    metadata = RunMetadata(args.agent, args.git_sha, _tags(args.tag))
     async with store_of(args, create=True) as sp:
-        record = await sp.releases.promote(args.name, args.digest, metadata)
-    _print_releases([record], args.json, with_name=True)
+        run_id = await sp.runs.create_run(spec, metadata, run_id=args.run_id)
+        record = await sp.runs.get_run(run_id)
+    report(
+        args,
+        f"created run {run_id} of spec {spec.short()} for agent {args.agent}",
+        _run_json(record),
+    )
     return 0
 
 
-async def _releases_rollback(args: argparse.Namespace) -> int:
+async def _runs_append(args: argparse.Namespace) -> int:
+    payload = None if args.payload is None else json_arg(args.payload, "the payload")
     async with store_of(args, create=False) as sp:
-        record = await sp.releases.rollback(args.name)
-    _print_releases([record], args.json, with_name=True)
+        event = await sp.runs.append_event(args.run_id, RunEvent(args.kind, payload, args.seq))
+    report(
+        args,
+        f"appended event {event.seq} ({event.kind}) to run {args.run_id}",
+        {"run_id": args.run_id, **_event_json(event)},
+    )
     return 0
 
 
-# --------------------------------------------------------------------------- cas
+def _ender(status: RunStatus) -> Handler:
+    async def end(args: argparse.Namespace) -> int:
+        final = None if args.final_state is None else ContentDigest(args.final_state)
+        async with store_of(args, create=False) as sp:
+            run = await sp.runs.get_run(args.run_id)
+            events: int | None = args.events
+            if events is None:
+                last = await sp.runs.latest_event(args.run_id)
+                events = 0 if last is None or last.seq is None else last.seq
+            duration: int | None = args.duration_ms
+            if duration is None:
+                duration = max(0, (_time.now() - run.created_at) // timedelta(milliseconds=1))
+            summary = RunSummary(events, duration, status is RunStatus.COMPLETED, final)
+            finish = {
+                RunStatus.COMPLETED: sp.runs.complete_run,
+                RunStatus.FAILED: sp.runs.fail_run,
+                RunStatus.CANCELLED: sp.runs.cancel_run,
+            }[status]
+            await finish(args.run_id, summary)
+            run = await sp.runs.get_run(args.run_id)
+        report(
+            args,
+            f"ended run {args.run_id} as {status.value} "
+            f"({counted(events, 'event')}, {duration} ms)",
+            _run_json(run),
+        )
+        return 0
 
-
-def _register_cas(commands: Commands, common: argparse.ArgumentParser) -> None:
-    sub = command_group(
-        commands,
-        common,
-        "cas",
-        help="content-addressed put and get (as sp.cas)",
-        description=(
-            "Content-addressed storage: 'put' prints the SHA-256 digest of each "
-            "file it stores, 'get' writes the verified content of a digest. The "
-            "same store as 'stateport blobs'."
-        ),
-    )
-    _blobs.add_put(
-        sub,
-        common,
-        help="store files and print their digests",
-        description="Store each FILE (- for stdin) and print '<digest>  <file>'.",
-    )
-    _blobs.add_get(
-        sub,
-        common,
-        help="write the content of a digest to stdout or a file",
-        description=(
-            "Write the content of DIGEST to stdout, or to FILE with -o, verified "
-            "against the digest as it streams."
-        ),
-    )
+    return end
