@@ -62,6 +62,9 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"items get", "items put", "items query", "items delete"} <= paths
     assert {"council ls", "council show", "council events", "cas contains", "cas delete"} <= paths
     assert {f"runs {c}" for c in ("create", "append", "complete", "fail", "cancel")} <= paths
+    assert {"work create feature", "work create wp", "work move feature", "work move wp"} <= paths
+    assert {f"work {c}" for c in ("depend", "evidence", "metrics", "governance", "sync")} <= paths
+    assert "work devices" in paths
     for path, description in commands:
         assert description.strip(), f"'stateport {' '.join(path)}' has no description"
         code, out, _ = run(capsys, *path, "--help")
@@ -534,6 +537,15 @@ def test_the_installed_command(tmp_path: Path) -> None:
         ["work", "wps", "some-feature"],
         ["work", "ready", "some-feature"],
         ["work", "audit", "some-feature"],
+        ["work", "create", "wp", "some-feature", "1", "title"],
+        ["work", "move", "feature", "some-feature", "PLAN", "--actor", "a"],
+        ["work", "move", "wp", "1", "DOING", "--actor", "a"],
+        ["work", "depend", "2", "1"],
+        ["work", "evidence", "--wp", "1"],
+        ["work", "metrics", "some-feature"],
+        ["work", "governance", "some-feature"],
+        ["work", "sync"],
+        ["work", "devices"],
         ["audit", "verify"],
         ["audit", "head", "--feature", "some-feature"],
     ],

@@ -42,7 +42,15 @@
     │   ├── features [--state S]        features by id
     │   ├── wps SLUG                    a feature's work packages and dependencies
     │   ├── ready SLUG                  work packages ready to start
-    │   └── audit SLUG                  a feature's audit trail, in chain order
+    │   ├── audit SLUG                  a feature's audit trail, in chain order
+    │   ├── create feature SLUG NAME | wp SLUG SEQUENCE TITLE
+    │   ├── move feature SLUG STATE | wp WP_ID STATE  --actor WHO (audited)
+    │   ├── depend WP_ID ON_ID          WP_ID waits for ON_ID
+    │   ├── evidence --wp WP_ID | --fr FR_ID   evidence records
+    │   ├── metrics SLUG                a feature's metrics
+    │   ├── governance SLUG [--version N]  a governance contract and its rules
+    │   ├── sync [--feature SLUG] [--older-than AGE]  external issue mappings
+    │   └── devices [--active-within AGE]  devices and their vector clocks
     ├── audit
     │   ├── verify [--feature SLUG] [--head FILE]  recompute chains; 1 if tampered
     │   └── head --feature SLUG [-o FILE]          export a verified chain head
@@ -79,6 +87,8 @@ from . import (
     _releases,
     _runs,
     _work,
+    _work_changes,
+    _work_records,
 )
 from ._common import CommandError, Handler
 
@@ -117,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     _releases.register(commands, common)
     _cas.register(commands, common)
     _council.register(commands, common)
-    _work.register(commands, common)
+    work = _work.register(commands, common)
+    _work_changes.register(work, common)
+    _work_records.register(work, common)
     _audit.register(commands, common)
     _demo.register(commands, common)
     return parser

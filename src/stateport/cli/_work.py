@@ -7,19 +7,26 @@ import json
 from typing import Any
 
 from .. import _time
-from ..domains.work import FeatureState, WorkPackage
+from ..domains.work import Feature, FeatureState, WorkPackage
 from ._common import Commands, command_group, json_flag, store_of, subcommand
 
-__all__ = ["register"]
+__all__ = ["feature_dict", "register", "wp_dict"]
 
 
-def register(commands: Commands, common: argparse.ArgumentParser) -> None:
+def register(commands: Commands, common: argparse.ArgumentParser) -> Commands:
+    """The ``work`` group and its listings; returns the group, for the commands that
+    change work (:mod:`._work_changes`) and the other records (:mod:`._work_records`)."""
     sub = command_group(
         commands,
         common,
         "work",
-        help="features, work packages, the ready set and audit trails",
-        description="Work tracking (sp.work): look at features and their work packages.",
+        help="features, work packages, their moves, dependencies and records",
+        description=(
+            "Work tracking (sp.work): create features and work packages, move them "
+            "through their states (each move audited), add dependencies, and list "
+            "them with their audit trails, evidence, metrics, governance contracts, "
+            "sync mappings and devices."
+        ),
     )
 
     features = subcommand(
@@ -70,13 +77,27 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     audit.add_argument("feature", metavar="SLUG", help="the feature's slug")
     json_flag(audit)
+    return sub
 
 
 def _when(value: Any) -> str | None:
     return None if value is None else _time.to_text(value)
 
 
-def _wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
+def feature_dict(f: Feature) -> dict[str, Any]:
+    """A feature as JSON."""
+    return {
+        "id": f.id,
+        "slug": f.slug,
+        "friendly_name": f.friendly_name,
+        "state": f.state.value,
+        "target_branch": f.target_branch,
+        "created_at": _when(f.created_at),
+        "updated_at": _when(f.updated_at),
+    }
+
+
+def wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
     out = {
         "id": wp.id,
         "sequence": wp.sequence,
@@ -100,16 +121,7 @@ async def _features(args: argparse.Namespace) -> int:
         )
         for f in found:
             if args.json:
-                row = {
-                    "id": f.id,
-                    "slug": f.slug,
-                    "friendly_name": f.friendly_name,
-                    "state": f.state.value,
-                    "target_branch": f.target_branch,
-                    "created_at": _when(f.created_at),
-                    "updated_at": _when(f.updated_at),
-                }
-                print(json.dumps(row, sort_keys=True))
+                print(json.dumps(feature_dict(f), sort_keys=True))
             else:
                 print(f"{f.id:>5}  {f.slug:<24} {f.state.value:<10} {f.friendly_name}")
     return 0
@@ -121,7 +133,7 @@ async def _wps(args: argparse.Namespace) -> int:
         for wp in await sp.work.list_wps_by_feature(feature.id):
             deps = [d.depends_on for d in await sp.work.get_wp_dependencies(wp.id)]
             if args.json:
-                print(json.dumps(_wp_dict(wp, deps), sort_keys=True))
+                print(json.dumps(wp_dict(wp, deps), sort_keys=True))
             else:
                 after = f"  (after {', '.join(map(str, deps))})" if deps else ""
                 print(f"WP{wp.sequence:02d}  id {wp.id:<5} {wp.state.value:<10} {wp.title}{after}")
@@ -133,7 +145,7 @@ async def _ready(args: argparse.Namespace) -> int:
         feature = await sp.work.require_feature(args.feature)
         for wp in await sp.work.get_ready_wps(feature.id):
             if args.json:
-                print(json.dumps(_wp_dict(wp), sort_keys=True))
+                print(json.dumps(wp_dict(wp), sort_keys=True))
             else:
                 print(f"WP{wp.sequence:02d}  id {wp.id:<5} {wp.title}")
     return 0
