@@ -11,6 +11,7 @@ from .config import resolve_url
 from .domains.cas import CasStore
 from .domains.council import CouncilRepository
 from .domains.items import ItemStore
+from .domains.knowledge import KnowledgeRepository
 from .domains.releases import ReleaseRegistry
 from .domains.runs import RunLedger
 from .domains.work import WorkStore
@@ -34,7 +35,10 @@ class Stateport:
     * ``sp.releases`` — promote and roll back releases (the ``ReleaseRegistry`` port);
     * ``sp.council`` — orchestrator runs, waves and rewind (the ``CouncilRepository`` port);
     * ``sp.work`` — features, work packages and their hash-chained audit trail (the
-      ``StoragePort``).
+      ``StoragePort``);
+    * ``sp.knowledge`` — collections, artifacts and revisions, relationships, change
+      records, queries, workflow runs and context references (the
+      ``KnowledgeRepository``).
 
     Safe to share between tasks, threads and event loops. Close it with
     ``await sp.aclose()`` or by leaving ``async with``.
@@ -51,6 +55,7 @@ class Stateport:
         self.releases = ReleaseRegistry(engine.table)
         self.council = CouncilRepository(engine.table)
         self.work = WorkStore(engine.table)
+        self.knowledge = KnowledgeRepository(engine.table, engine.blobs)
 
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:
         """Apply pending schema migrations (see ``stateport db migrate``)."""

@@ -4,7 +4,8 @@
 * :mod:`.cas`, :mod:`.runs`, :mod:`.releases` — ``CasStore``, ``RunLedger``,
   ``ReleaseRegistry`` (``sp.cas``, ``sp.runs``, ``sp.releases``);
 * :mod:`.council` — ``CouncilRepository`` (``sp.council``);
-* :mod:`.work` — the work-tracking ``StoragePort`` (``sp.work``).
+* :mod:`.work` — the work-tracking ``StoragePort`` (``sp.work``);
+* :mod:`.knowledge` — the ``KnowledgeRepository`` (``sp.knowledge``).
 
 They import the ports and primitives only, never a backend.
 """
