@@ -14,6 +14,7 @@ from stateport.testing import (
     BlobPortConformance,
     CasStoreConformance,
     CouncilRepositoryConformance,
+    KnowledgeRepositoryConformance,
     ReleaseRegistryConformance,
     RunLedgerConformance,
     StoreConformance,
@@ -125,6 +126,7 @@ class _SqliteMemoryStore:
 DOMAIN_SUITES: tuple[type[StoreConformance], ...] = (
     CasStoreConformance,
     CouncilRepositoryConformance,
+    KnowledgeRepositoryConformance,
     ReleaseRegistryConformance,
     RunLedgerConformance,
     ToolkitConformance,

@@ -10,7 +10,7 @@ hook; every test becomes an ordinary pytest item run against your engine::
         def open_table(self, *, portable=True):
             return table_of(f"mydb://test?portable={str(portable).lower()}")
 
-The domain ports (runs, releases, CAS, council, work tracking, ...) are tested through a
+The domain ports (runs, releases, CAS, council, work tracking, knowledge, ...) are tested through a
 whole store: subclass e.g. :class:`RunLedgerConformance` and implement
 :meth:`StoreConformance.open_store` (and ``shared_url`` for the multi-process
 tests). No async pytest plugin is needed. Tests that need a capability the
@@ -19,6 +19,7 @@ engine lacks skip with the reason.
 
 from .blob import BlobPortConformance
 from .council import CouncilRepositoryConformance
+from .knowledge import KnowledgeRepositoryConformance
 from .releases import CasStoreConformance, ReleaseRegistryConformance
 from .runs import RunLedgerConformance
 from .store import StoreConformance
@@ -30,6 +31,7 @@ __all__ = [
     "BlobPortConformance",
     "CasStoreConformance",
     "CouncilRepositoryConformance",
+    "KnowledgeRepositoryConformance",
     "ReleaseRegistryConformance",
     "RunLedgerConformance",
     "StoreConformance",
