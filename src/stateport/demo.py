@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .digest import ContentDigest
+from .domains.knowledge import ArtifactRef, InputBundle, Provenance
 from .domains.releases import ReleaseMetadata
 from .domains.runs import RunEvent, RunMetadata, RunSummary
 from .domains.work import (
@@ -304,6 +305,97 @@ async def work_audit(run: DemoRun) -> None:
         raise RuntimeError(f"the audit chain does not verify: {result.describe()}")
     run.say(f"verify_audit_chain -> {result.describe()}")
     run.say(f"export it with: stateport audit head --feature {feature.slug}")
+
+
+@step("Keep knowledge: artifacts, revisions, relationships, queries (sp.knowledge)")
+async def knowledge_graph(run: DemoRun) -> None:
+    k = run.sp.knowledge
+    name = f"demo-{run.run_id}"
+    col = await k.create_collection(name, description="the demo's notes", actor="demo")
+    run.state["knowledge_first"] = await k.last_change()  # the collection's record
+    run.say(f"create_collection({name!r}) -> {col.id}")
+    design = await k.create_artifact(
+        col.id,
+        "design.md",
+        b"# Design\nOne ledger per stream.\n",
+        artifact_type="note",
+        media_type="text/markdown",
+        metadata={"topic": "storage", "status": "draft"},
+        actor="demo",
+    )
+    summary = await k.create_artifact(
+        col.id,
+        "summary.txt",
+        b"Ledgers make appends gap-free.\n",
+        artifact_type="summary",
+        media_type="text/plain",
+        metadata={"topic": "storage", "status": "final"},
+        actor="demo",
+    )
+    run.state["knowledge_artifact"] = design.id
+    run.say(f"create_artifact design.md -> {design.id} rev 1, content {design.digest.short()}")
+    v2 = await k.update_artifact(
+        design.id, content=b"# Design\nOne ledger per stream, gap-free.\n", expected_revision=1
+    )
+    run.say(
+        f"update_artifact(expected_revision=1) -> rev {v2.revision}, content {v2.digest.short()}"
+    )
+    try:
+        await k.update_artifact(design.id, metadata={"status": "stale"}, expected_revision=1)
+    except Conflict as e:
+        run.say(f"update_artifact(expected_revision=1) again -> Conflict: {e}")
+    else:
+        raise RuntimeError("a stale compare-and-set was accepted")
+    rel = await k.create_relationship(summary.id, "summarizes", design.id, actor="demo")
+    run.say(f"create_relationship(summary.txt -summarizes-> design.md) -> {rel.id}")
+    drafts = await k.query_artifacts(col.id, metadata={"topic": "storage", "status": "draft"})
+    run.say(f"query_artifacts(metadata: storage, draft) -> {[a.name for a in drafts.artifacts]}")
+    about = await k.query_artifacts(related_to=summary.id, rel_type="summarizes")
+    run.say(f"query_artifacts(summary.txt -summarizes->) -> {[a.name for a in about.artifacts]}")
+    revs = [(r.revision, r.digest.short()) for r in await k.list_revisions(design.id)]
+    run.say(f"list_revisions(design.md) -> {revs}")
+    run.say(f"look at it with: stateport knowledge ls {name}  (or: knowledge show {design.id})")
+
+
+@step("Record a workflow run and read the change feed (sp.knowledge)")
+async def knowledge_workflow(run: DemoRun) -> None:
+    k = run.sp.knowledge
+    col = await k.find_collection(f"demo-{run.run_id}")
+    if col is None:
+        raise RuntimeError("the demo's collection is missing")
+    source = await k.get_artifact(run.state["knowledge_artifact"])
+    op = await k.create_run(
+        "summarize",
+        inputs=InputBundle((ArtifactRef(source.id, source.revision),)),
+        actor="demo",
+    )
+    await k.set_run_status(op.id, "running")
+    step_record = await k.add_step(op.id, "read inputs")
+    await k.set_step_status(op.id, step_record.seq, "running")
+    await k.set_step_status(op.id, step_record.seq, "succeeded", output={"read": 1})
+    out = await k.create_artifact(
+        col.id,
+        "digest.txt",
+        b"Gap-free ledgers.\n",
+        artifact_type="summary",
+        provenance=Provenance(actor="demo", run_id=op.id),
+    )
+    done = await k.set_run_status(op.id, "succeeded")
+    produced = [a.name for a in await k.list_run_outputs(op.id)]
+    run.say(
+        f"operation run {op.id}: pending -> running -> {done.status.value}; produced {produced}"
+    )
+    try:
+        await k.add_step(op.id, "too late")
+    except InvalidTransition as e:
+        run.say(f"add_step after it ended -> InvalidTransition: {e}")
+    first = run.state["knowledge_first"]
+    changes = await k.list_changes(after=first - 1, limit=100)
+    run.say(f"change feed from seq {first}, in commit order:")
+    for c in changes:
+        if c.collection_id == col.id:
+            run.say(f"  {c.seq:>4}  {c.kind.value:<22} {c.details}")
+    run.say(f"{out.name} links to its run; follow the feed: stateport knowledge changes --follow")
 
 
 @step("Schema version")

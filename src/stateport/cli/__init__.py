@@ -54,6 +54,13 @@
     ├── audit
     │   ├── verify [--feature SLUG] [--head FILE]  recompute chains; 1 if tampered
     │   └── head --feature SLUG [-o FILE]          export a verified chain head
+    ├── knowledge
+    │   ├── collections                 every collection, by name
+    │   ├── ls COLLECTION               a collection's artifacts, by name
+    │   ├── show ID                     one artifact at its current revision
+    │   ├── history ID [--changes]      its revisions (or change records), oldest first
+    │   ├── related ID [--depth N]      its relationships (or neighbours within N hops)
+    │   └── changes [--after SEQ] [--follow]  the change feed in commit order
     └── demo                            a guided tour on real data
 
 Every write command prints one line saying what it did, or with ``--json`` one
@@ -84,6 +91,7 @@ from . import (
     _db,
     _demo,
     _items,
+    _knowledge,
     _releases,
     _runs,
     _work,
@@ -131,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _work_changes.register(work, common)
     _work_records.register(work, common)
     _audit.register(commands, common)
+    _knowledge.register(commands, common)
     _demo.register(commands, common)
     return parser
 

@@ -391,9 +391,12 @@ def check_type_name(value: Any, what: str) -> str:
 
 def check_media_type(value: Any) -> str:
     text = check_name(value, "media_type")
-    kind, slash, sub = text.partition("/")
-    if not slash or not kind or not sub or " " in text:
-        raise ValidationError(f"media_type must look like 'type/subtype', got {text!r}")
+    essence = text.partition(";")[0].strip()
+    kind, slash, sub = essence.partition("/")
+    if not slash or not kind or not sub or " " in essence or "/" in sub:
+        raise ValidationError(
+            f"media_type must look like 'type/subtype' (parameters may follow ';'), got {text!r}"
+        )
     return text
 
 
