@@ -8,24 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from _cli import json_lines as lines  # tests/ is on sys.path
+from _cli import run
 
 import stateport
-from stateport.cli import main
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/s.db"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def lines(out: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def populate(url: str) -> dict[str, str]:
@@ -52,15 +43,14 @@ def test_collections_ls_show(capsys: pytest.CaptureFixture[str], url: str) -> No
     code, out, _ = run(capsys, "--url", url, "knowledge", "collections")
     assert code == 0
     rows = out.splitlines()
-    assert rows[0].split()[:3] == ["NAME", "ID", "ARTIFACTS"]
-    assert [r.split()[0] for r in rows[1:]] == ["empty", "papers"]
-    assert rows[2].split()[2] == "3"
+    assert [r.split()[0] for r in rows] == ["empty", "papers"]
+    assert rows[1].split()[1:4] == [ids["col"], "3", "artifacts"]
     code, out, _ = run(capsys, "--url", url, "knowledge", "collections", "--json")
     assert [c["name"] for c in lines(out)] == ["empty", "papers"]
     for ref in ("papers", ids["col"]):  # by name or by id
         code, out, _ = run(capsys, "--url", url, "knowledge", "ls", ref)
         assert code == 0
-        assert [r.split()[0] for r in out.splitlines()[1:]] == ["a-note", "b-paper", "c-ref"]
+        assert [r.split()[0] for r in out.splitlines()] == ["a-note", "b-paper", "c-ref"]
     code, out, _ = run(capsys, "--url", url, "knowledge", "ls", "papers", "--limit", "2")
     assert "first 2 shown" in out
     code, out, _ = run(capsys, "--url", url, "knowledge", "ls", "papers", "--json")
@@ -74,14 +64,14 @@ def test_collections_ls_show(capsys: pytest.CaptureFixture[str], url: str) -> No
     assert shown["id"] == ids["a"] and shown["artifact_type"] == "paper"
     assert shown["provenance"] == {"actor": None, "run_id": None, "source_uris": []}
     code, out, _ = run(capsys, "--url", url, "knowledge", "show", ids["a"])
-    assert "papers (" in out and "b-paper" in out
+    assert f"{ids['col']} (papers)" in out and "b-paper" in out
 
 
 def test_history_related_changes(capsys: pytest.CaptureFixture[str], url: str) -> None:
     ids = populate(url)
     code, out, _ = run(capsys, "--url", url, "knowledge", "history", ids["a"])
     assert code == 0
-    assert [r.split()[0] for r in out.splitlines()[1:]] == ["1", "2"]
+    assert [r.split()[0] for r in out.splitlines()] == ["1", "2"]
     code, out, _ = run(capsys, "--url", url, "knowledge", "history", ids["a"], "--json")
     revs = lines(out)
     assert revs[1]["old_digest"] == revs[0]["digest"] and revs[1]["actor"] == "ada"
@@ -94,7 +84,7 @@ def test_history_related_changes(capsys: pytest.CaptureFixture[str], url: str) -
         "relationship.created",
     ]
     code, out, _ = run(capsys, "--url", url, "knowledge", "related", ids["a"])
-    rows = [r.split() for r in out.splitlines()[1:]]
+    rows = [r.split() for r in out.splitlines()]
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("->", "cites", ids["c"]),
         ("<-", "about", ids["b"]),

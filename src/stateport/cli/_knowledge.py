@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from collections.abc import Sequence
-from datetime import datetime
-from enum import Enum
-from typing import Any
+import sys
 
-from .. import _time
-from ..digest import ContentDigest
-from ..domains.knowledge import MAX_DEPTH, Artifact, Collection, Direction, KnowledgeRepository
-from ..errors import NotFound
-from ._common import CommandError, Commands, command_group, json_flag, store_of, subcommand
+from ..domains.knowledge import (
+    MAX_DEPTH,
+    Artifact,
+    ArtifactRevision,
+    ChangeRecord,
+    Collection,
+    Direction,
+    KnowledgeRepository,
+    Relationship,
+)
+from ..errors import NotFound, ValidationError
+from ._common import (
+    CommandError,
+    Commands,
+    command_group,
+    counted,
+    human_size,
+    human_time,
+    json_flag,
+    print_listing,
+    print_record,
+    record_json,
+    store_of,
+    subcommand,
+)
 
 __all__ = ["register"]
 
@@ -38,7 +54,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         "collections",
         _collections,
         help="every collection, by name",
-        description="List every collection by name: name, id, artifacts held, last change.",
+        description="List every collection by name: name, id, artifacts held, last update.",
     )
     json_flag(collections)
 
@@ -149,37 +165,22 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- output
 
 
-def plain(value: Any) -> Any:
-    """A record as JSON-ready data: datetimes as stored text, digests as hex, enums
-    as their values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return _time.to_text(value)
-    if isinstance(value, ContentDigest):
-        return value.as_str()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
+def _artifact_line(a: Artifact) -> str:
+    size = human_size(a.size)
+    return f"{a.name}  {a.id}  {a.artifact_type}  rev {a.revision}  {size}  {a.digest.short()}"
 
 
-def _print_json(records: list[Any]) -> None:
-    for r in records:
-        print(json.dumps(plain(r), ensure_ascii=False), flush=True)
+def _revision_line(r: ArtifactRevision) -> str:
+    before = "-" if r.old_digest is None else r.old_digest.short()
+    return (
+        f"{r.revision:>4}  {r.digest.short()}  (was {before})  {human_size(r.size)}  "
+        f"{r.media_type}  by {r.actor or '-'}  {human_time(r.created_at)}"
+    )
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else _time.to_text(value)[:19].replace("T", " ")
-
-
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+def _change_line(c: ChangeRecord) -> str:
+    details = json.dumps(c.details, ensure_ascii=False, sort_keys=True)
+    return f"{c.seq:>8}  {human_time(c.at)}  {c.kind.value:<20}  {c.entity_id}  {details}"
 
 
 async def _collection(k: KnowledgeRepository, ref: str) -> Collection:
@@ -191,7 +192,7 @@ async def _collection(k: KnowledgeRepository, ref: str) -> Collection:
         return await k.get_collection(ref)
     except NotFound:
         raise NotFound(f"no collection named {ref!r} (nor with that id)") from None
-    except ValueError:  # not an id either
+    except ValidationError:  # not an id either
         raise NotFound(f"no collection named {ref!r}") from None
 
 
@@ -201,15 +202,17 @@ async def _collection(k: KnowledgeRepository, ref: str) -> Collection:
 async def _collections(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
         found = await sp.knowledge.list_collections()
-    if args.json:
-        _print_json(found)
-    elif not found:
+    if not found and not args.json:
         print("no collections")
-    else:
-        _table(
-            ("NAME", "ID", "ARTIFACTS", "UPDATED (UTC)"),
-            [(c.name, c.id, str(c.artifact_count), _when(c.updated_at)) for c in found],
-        )
+        return 0
+    print_listing(
+        found,
+        args.json,
+        lambda c: (
+            f"{c.name}  {c.id}  {counted(c.artifact_count, 'artifact')}  "
+            f"updated {human_time(c.updated_at)}"
+        ),
+    )
     return 0
 
 
@@ -232,20 +235,11 @@ async def _ls(args: argparse.Namespace) -> int:
             if args.limit and len(artifacts) >= args.limit:
                 more = True
                 break
-    if args.json:
-        _print_json(artifacts)
-        return 0
-    if not artifacts:
+    if not artifacts and not args.json:
         print(f"collection {col.name} holds no artifacts")
         return 0
-    _table(
-        ("NAME", "ID", "TYPE", "REV", "SIZE", "DIGEST"),
-        [
-            (a.name, a.id, a.artifact_type, str(a.revision), str(a.size), a.digest.short())
-            for a in artifacts
-        ],
-    )
-    if more:
+    print_listing(artifacts, args.json, _artifact_line)
+    if more and not args.json:
         print(f"(first {len(artifacts)} shown; --limit 0 for all)")
     return 0
 
@@ -254,15 +248,10 @@ async def _show(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
         art = await sp.knowledge.get_artifact(args.artifact_id)
         col = await sp.knowledge.get_collection(art.collection_id)
-    data = plain(art)
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False))
-        return 0
-    data["collection"] = f"{col.name} ({col.id})"
-    width = max(len(key) for key in data)
-    for key, value in data.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        print(f"{key:{width}}  {shown}")
+    data = record_json(art)
+    if not args.json:
+        data["collection_id"] = f"{col.id} ({col.name})"
+    print_record(data, args.json)
     return 0
 
 
@@ -270,31 +259,17 @@ async def _history(args: argparse.Namespace) -> int:
     async with store_of(args, create=False) as sp:
         k = sp.knowledge
         if args.changes:
-            records: list[Any] = await k.entity_changes(args.artifact_id)
+            changes = await k.entity_changes(args.artifact_id)
+            revisions = []
         else:
-            records = await k.list_revisions(args.artifact_id)
-    if not records:
+            revisions = await k.list_revisions(args.artifact_id)
+            changes = []
+    if not changes and not revisions:
         raise NotFound(f"no artifact {args.artifact_id!r}")
-    if args.json:
-        _print_json(records)
-    elif args.changes:
-        _print_changes(records)
+    if args.changes:
+        print_listing(changes, args.json, _change_line)
     else:
-        _table(
-            ("REV", "DIGEST", "BEFORE", "SIZE", "MEDIA TYPE", "BY", "CREATED (UTC)"),
-            [
-                (
-                    str(r.revision),
-                    r.digest.short(),
-                    "-" if r.old_digest is None else r.old_digest.short(),
-                    str(r.size),
-                    r.media_type,
-                    r.actor or "-",
-                    _when(r.created_at),
-                )
-                for r in records
-            ],
-        )
+        print_listing(revisions, args.json, _revision_line)
     return 0
 
 
@@ -307,55 +282,40 @@ async def _related(args: argparse.Namespace) -> int:
             found = await k.traverse(
                 args.artifact_id, depth=args.depth, rel_types=types, direction=args.direction
             )
-            if args.json:
-                _print_json(found)
-            elif not found:
+            if not found and not args.json:
                 print("no related artifacts")
-            else:
-                _table(
-                    ("DEPTH", "ARTIFACT", "VIA", "FROM", "TO"),
-                    [
-                        (
-                            str(n.depth),
-                            n.artifact_id,
-                            n.via.rel_type,
-                            n.via.source_id,
-                            n.via.target_id,
-                        )
-                        for n in found
-                    ],
-                )
+            print_listing(
+                found,
+                args.json,
+                lambda n: (
+                    f"{n.depth:>3}  {n.artifact_id}  via {n.via.source_id} "
+                    f"-{n.via.rel_type}-> {n.via.target_id}"
+                ),
+            )
             return 0
         rels = await k.list_relationships(
             args.artifact_id, direction=args.direction, rel_type=args.rel_type
         )
-    if args.json:
-        _print_json(rels)
-    elif not rels:
+    if not rels and not args.json:
         print("no relationships")
-    else:
-        rows = []
-        for r in rels:
-            out = r.source_id == args.artifact_id
-            rows.append(
-                ("->" if out else "<-", r.rel_type, r.target_id if out else r.source_id, r.id)
-            )
-        _table(("DIR", "TYPE", "ARTIFACT", "RELATIONSHIP"), rows)
+
+    def line(r: Relationship) -> str:
+        if r.source_id == args.artifact_id:
+            return f"->  {r.rel_type}  {r.target_id}  {r.id}"
+        return f"<-  {r.rel_type}  {r.source_id}  {r.id}"
+
+    print_listing(rels, args.json, line)
     return 0
-
-
-def _print_changes(records: list[Any]) -> None:
-    for c in records:
-        details = json.dumps(c.details, ensure_ascii=False, sort_keys=True)
-        print(
-            f"{c.seq:>8}  {_when(c.at)}  {c.kind.value:<20}  {c.entity_id}  {details}", flush=True
-        )
 
 
 async def _changes(args: argparse.Namespace) -> int:
     if args.after < 0 or args.limit < 0:
         raise CommandError("--after and --limit must be >= 0")
-    show = _print_json if args.json else _print_changes
+
+    def show(records: list[ChangeRecord]) -> None:
+        print_listing(records, args.json, _change_line)
+        sys.stdout.flush()
+
     async with store_of(args, create=False) as sp:
         k = sp.knowledge
         if args.follow:
