@@ -21,7 +21,6 @@ from ._common import (
     CommandError,
     Commands,
     command_group,
-    counted,
     human_size,
     human_time,
     json_flag,
@@ -54,7 +53,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         "collections",
         _collections,
         help="every collection, by name",
-        description="List every collection by name: name, id, artifacts held, last update.",
+        description="List every collection by name: name, id, last update and description.",
     )
     json_flag(collections)
 
@@ -208,10 +207,7 @@ async def _collections(args: argparse.Namespace) -> int:
     print_listing(
         found,
         args.json,
-        lambda c: (
-            f"{c.name}  {c.id}  {counted(c.artifact_count, 'artifact')}  "
-            f"updated {human_time(c.updated_at)}"
-        ),
+        lambda c: f"{c.name}  {c.id}  updated {human_time(c.updated_at)}  {c.description}",
     )
     return 0
 

@@ -67,6 +67,11 @@ async def _artifact(
     return (await k.create_artifact(cid, name, content or name.encode(), **kw)).id
 
 
+async def _held(k: KnowledgeRepository, cid: str) -> int:
+    """How many artifacts the collection holds."""
+    return len((await k.list_artifacts(cid, limit=10_000)).artifacts)
+
+
 def _kinds(changes: list[ChangeRecord]) -> list[str]:
     return [c.kind.value for c in changes]
 
@@ -101,12 +106,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
             k = sp.knowledge
             b = await k.create_collection("beta", description="second", metadata={"x": [1]})
             a = await k.create_collection("alpha")
-            assert (b.name, b.description, b.metadata, b.artifact_count) == (
-                "beta",
-                "second",
-                {"x": [1]},
-                0,
-            )
+            assert (b.name, b.description, b.metadata) == ("beta", "second", {"x": [1]})
             assert await k.get_collection(b.id) == b
             assert await k.find_collection("alpha") == a
             assert await k.find_collection("gamma") is None
@@ -150,9 +150,9 @@ class KnowledgeRepositoryConformance(StoreConformance):
             a2 = await _artifact(k, cid, "two")
             outside = await _artifact(k, other, "outside")
             await k.create_relationship(a1, "cites", outside)
-            assert (await k.get_collection(cid)).artifact_count == 2
+            assert await _held(k, cid) == 2
             before = await _state(sp)
-            with pytest.raises(Conflict, match="holds 2 artifact"):
+            with pytest.raises(Conflict, match="holds artifacts"):
                 await k.delete_collection(cid)
             assert await _state(sp) == before
             assert await k.delete_collection(cid, cascade=True, actor="ops") == 2
@@ -169,7 +169,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
             )
             assert tail[-1].kind is ChangeKind.COLLECTION_DELETED and tail[-1].entity_id == cid
             assert {c.actor for c in tail} == {"ops"}
-            assert (await k.get_collection(other)).artifact_count == 1
+            assert await _held(k, other) == 1
             empty = await _collection(k, "empty")
             assert await k.delete_collection(empty) == 0
             with pytest.raises(NotFound):
@@ -212,7 +212,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
             async with k.open_content(art.id) as reader:
                 assert reader.size == len(content)
                 assert b"".join([c async for c in reader]) == content
-            assert (await k.get_collection(cid)).artifact_count == 1
+            assert await _held(k, cid) == 1
 
     @async_test
     async def test_content_streams_from_files_and_iterables(self) -> None:
@@ -359,7 +359,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
             assert (
                 await k.query_artifacts(digest=ContentDigest.from_bytes(b"bye 2"))
             ).artifacts == []
-            assert (await k.get_collection(cid)).artifact_count == 1
+            assert await _held(k, cid) == 1
             # traceable: history, every revision's content, the deletion record
             assert [r.revision for r in await k.list_revisions(gone.id)] == [1, 2]
             assert await k.read_content(gone.id, 1) == b"bye"
@@ -386,7 +386,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
                     await k.create_relationship(s, "links", hub)
             await k.create_relationship(hub, "self", hub)
             before = await _state(sp)
-            with pytest.raises(Conflict, match="32 relationship"):
+            with pytest.raises(Conflict, match="has relationships"):
                 await k.delete_artifact(hub)
             assert await _state(sp) == before
             await k.delete_artifact(hub, cascade=True)
@@ -551,7 +551,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
             changes = await k.list_changes(limit=1000)
             assert [c.seq for c in changes] == list(range(1, 34))
             assert sorted(c.entity_id for c in changes[1:]) == sorted(made)
-            assert (await k.get_collection(cid)).artifact_count == 32
+            assert await _held(k, cid) == 32
 
     def test_processes_keep_the_feed_gapless_and_one_compare_and_set_wins(self) -> None:
         url = self.shared_url()
@@ -572,7 +572,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
                 k = sp.knowledge
                 changes = await k.list_changes(limit=1000)
                 assert [c.seq for c in changes] == list(range(1, 34))
-                assert (await k.get_collection(cid)).artifact_count == 31
+                assert await _held(k, cid) == 31
                 for w in range(3):
                     page = await k.query_artifacts(cid, metadata={"w": w}, limit=100)
                     assert sorted(a.name for a in page.artifacts) == sorted(
@@ -962,7 +962,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
 
             assert (await in_threads(work, 4)).count(True) == 1
             assert len((await k.list_artifacts(cid)).artifacts) == 1
-            assert (await k.get_collection(cid)).artifact_count == 1
+            assert await _held(k, cid) == 1
 
     @async_test
     async def test_relating_and_deleting_at_once_never_leaves_a_dangling_relationship(self) -> None:

@@ -1,16 +1,18 @@
 """Artifacts and their revisions.
 
 An artifact's content goes to the blob store first (by SHA-256, so equal
-content is stored once); then one transaction writes the artifact at its new
-revision, the revision record, the name and metadata index entries and the
-change record. Content stored by a write that then fails stays in the blob
-store unreferenced, which costs space, never correctness.
+content is stored once); then one transaction writes the artifact record, its
+name and metadata index entries and the change record. Content stored by a
+write that then fails stays in the blob store unreferenced, which costs space,
+never correctness.
 
-Updating writes revision ``n + 1`` conditioned on the artifact's version, so
-concurrent updates never lose one; ``expected_revision`` turns an update into
-a compare-and-set. Deleting keeps the artifact's revisions (its history and
-every revision's content stay readable) and removes it from every name,
-listing and query; the record left behind answers :class:`NotFound`.
+The artifact record holds the current revision; updating writes the revision
+it replaces as a revision item (``r#<n>``) and the new one into the record,
+conditioned on the record's version, so concurrent updates never lose one;
+``expected_revision`` turns an update into a compare-and-set. Deleting leaves
+the record as a tombstone and keeps the revision items (the history and every
+revision's content stay readable), and removes the artifact from every name,
+listing and query; reads of it answer :class:`NotFound`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from ..._retry import moved_on, retrying
 from ...digest import ContentDigest
-from ...errors import Conflict, IntegrityError, NotFound, ValidationError
+from ...errors import Conflict, NotFound, ValidationError
 from ...ports.blob import BlobReader, BlobSource
 from ...ports.table import (
     AttrEquals,
@@ -63,6 +65,7 @@ from .relationships import RelationshipOps
 __all__ = ["ArtifactOps"]
 
 _INDEX_ATTRS = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+_NEW = NotExists()  # a fresh key: inserted without reading it first
 
 
 def _check_content(content: Any) -> None:
@@ -139,46 +142,25 @@ class ArtifactOps(RelationshipOps):
                 "collection": cid,
                 "name": title,
                 "type": kind,
-                "revision": 1,
-                "digest": digest,
-                "size": size,
-                "media_type": media,
-                "metadata": meta,
                 "provenance": prov,
                 "created": now,
-                "updated": now,
-                "out": 0,
-                "in": 0,
+                **_revision(1, digest, None, size, media, meta, now, who),
                 "gsi1pk": keys.digest_index(digest),
                 "gsi1sk": place,
                 "gsi2pk": keys.type_index(kind),
                 "gsi2sk": place,
             }
             ops: list[Op] = [
-                Put(pk, keys.META, attrs, NotExists(), tag=keys.ARTIFACT_TAG),
-                Put(
-                    pk, keys.revision_sk(1), _revision(1, digest, None, size, media, meta, now, who)
-                ),
-                Put(
-                    col_pk,
-                    keys.name_sk(title),
-                    {"id": aid},
-                    NotExists(),
-                    tag=keys.ARTIFACT_NAME_TAG,
-                ),
-                Update(
-                    col_pk,
-                    keys.META,
-                    {"artifacts": col.attrs["artifacts"] + 1},
-                    condition=VersionEquals(col.version),
-                    tag=keys.COLLECTION_TAG,
-                ),
+                # the collection is as seen (not renamed, not being deleted)
+                Check(col_pk, keys.META, VersionEquals(col.version), tag=keys.COLLECTION_TAG),
+                Put(pk, keys.META, attrs, _NEW, tag=keys.ARTIFACT_TAG),
+                Put(col_pk, keys.name_sk(title), {"id": aid}, _NEW, tag=keys.ARTIFACT_NAME_TAG),
                 *_index_ops(pk, place, {}, index),
             ]
             if run is not None:
                 run_pk = self._runs.pk(run)
                 ops.append(Check(run_pk, HEAD_SK, Exists(), tag=keys.RUN_TAG))
-                ops.append(Put(run_pk, keys.OUTPUT + aid, {"collection": cid}, NotExists()))
+                ops.append(Put(run_pk, keys.OUTPUT + aid, {"collection": cid}, _NEW))
             record = change(
                 ChangeKind.ARTIFACT_CREATED,
                 aid,
@@ -283,12 +265,7 @@ class ArtifactOps(RelationshipOps):
             new_media = a["media_type"] if media is None else media
             now = self._now()
             changed = {
-                "revision": revision,
-                "digest": digest,
-                "size": size,
-                "media_type": new_media,
-                "metadata": new_meta,
-                "updated": now,
+                **_revision(revision, digest, a["digest"], size, new_media, new_meta, now, who),
                 "gsi1pk": keys.digest_index(digest),
             }
             place = keys.place(a["collection"], aid)
@@ -300,11 +277,12 @@ class ArtifactOps(RelationshipOps):
                     condition=VersionEquals(item.version),
                     tag=keys.ARTIFACT_TAG,
                 ),
+                # the revision replaced, as it was (the record held it until now)
                 Put(
                     item.pk,
-                    keys.revision_sk(revision),
-                    _revision(revision, digest, a["digest"], size, new_media, new_meta, now, who),
-                    NotExists(),
+                    keys.revision_sk(a["revision"]),
+                    {k: a[k] for k in _REVISION_ATTRS},
+                    _NEW,
                     tag=keys.ARTIFACT_TAG,
                 ),
                 *_index_ops(
@@ -353,43 +331,34 @@ class ArtifactOps(RelationshipOps):
 
     async def _delete_once(self, aid: str, cascade: bool, who: str | None) -> bool:
         """Delete the artifact, or (cascading) a batch of its relationships: True when
-        the artifact is gone."""
+        the artifact is gone. The delete commits only if no mutation committed
+        since the relationships were seen to be none (see :meth:`ChangeFeed.commit`)."""
+        seen = await self._feed.last_seq()
         item = await self._artifact_item(aid)
         a = item.attrs
-        related = a["out"] + a["in"]
+        related = await self._has_relationships(aid)
         if related:
             if not cascade:
                 raise Conflict(
-                    f"artifact {aid!r} has {related} relationship(s): delete them first, "
-                    "or delete with cascade=True",
+                    f"artifact {aid!r} has relationships (from or to it): delete them "
+                    "first, or delete with cascade=True",
                     key=(item.pk, item.sk),
                     tag=keys.ARTIFACT_TAG,
                 )
-            if not await self._unlink_some(aid, who):
-                raise IntegrityError(
-                    f"artifact {aid!r} counts {related} relationships but has none"
-                )
+            await self._unlink_some(aid, who)
             return False
         cid = a["collection"]
-        col = await self._collection_item(cid)
         now = self._now()
         ops: list[Op] = [
             Update(
                 item.pk,
                 keys.META,
-                {"deleted": now, "updated": now},
+                {"deleted": now},
                 remove=_INDEX_ATTRS,
                 condition=VersionEquals(item.version),
                 tag=keys.ARTIFACT_TAG,
             ),
             Delete(keys.collection_pk(cid), keys.name_sk(a["name"]), AttrEquals("id", aid)),
-            Update(
-                col.pk,
-                keys.META,
-                {"artifacts": col.attrs["artifacts"] - 1},
-                condition=VersionEquals(col.version),
-                tag=keys.COLLECTION_TAG,
-            ),
             *_index_ops(item.pk, "", keys.metadata_index(a["metadata"]), {}),
         ]
         run = a["provenance"]["run"]
@@ -406,8 +375,8 @@ class ArtifactOps(RelationshipOps):
             old_digest=a["digest"],
             details={"name": a["name"], "type": a["type"]},
         )
-        with moved_on(keys.ARTIFACT_TAG, keys.COLLECTION_TAG):
-            await self._feed.commit([record], ops)
+        with moved_on(keys.ARTIFACT_TAG):
+            await self._feed.commit([record], ops, after=seen)
         return True
 
     # ---- revisions and content ---------------------------------------------------
@@ -416,21 +385,24 @@ class ArtifactOps(RelationshipOps):
         """Every revision of the artifact, oldest first (kept after it is deleted;
         empty for an unknown id)."""
         aid = check_id(artifact_id, "artifact_id")
-        return [
+        pk = keys.artifact_pk(aid)
+        found = [
             revision_of(aid, i.attrs)
-            async for i in self._table.query_all(
-                keys.artifact_pk(aid), KeyRange.prefix(keys.REVISION)
-            )
+            async for i in self._table.query_all(pk, KeyRange.prefix(keys.REVISION))
         ]
+        record = await self._table.get(pk, keys.META)
+        if record is not None:
+            found.append(revision_of(aid, record.attrs))  # the current one
+        return found
 
     async def get_revision(self, artifact_id: str, revision: int) -> ArtifactRevision:
         """One revision; :class:`NotFound` if the artifact never had it."""
         aid = check_id(artifact_id, "artifact_id")
         rev = check_revision(revision, "revision")
-        item = await self._table.get(keys.artifact_pk(aid), keys.revision_sk(rev))
-        if item is None:
+        found = await self._revisions([(aid, rev)])
+        if (aid, rev) not in found:
             raise NotFound(f"artifact {aid!r} has no revision {rev}")
-        return revision_of(aid, item.attrs)
+        return revision_of(aid, found[(aid, rev)])
 
     async def read_content(self, artifact_id: str, revision: int | None = None) -> bytes:
         """The content of the current revision (or of ``revision``), verified."""
@@ -494,12 +466,26 @@ def _index_of(metadata: dict[str, Any]) -> dict[str, str]:
 def _index_ops(pk: str, place: str, old: dict[str, str], new: dict[str, str]) -> list[Op]:
     """The writes that move an artifact's metadata index entries from ``old`` to ``new``."""
     ops: list[Op] = [Delete(pk, keys.INDEXED + k) for k in old if k not in new]
-    ops.extend(
-        Put(pk, keys.INDEXED + k, {"gsi1pk": ipk, "gsi1sk": place})
+    ops.extend(  # a key new to the artifact is inserted (no read), a changed one replaced
+        Put(pk, keys.INDEXED + k, {"gsi1pk": ipk, "gsi1sk": place}, None if k in old else _NEW)
         for k, ipk in new.items()
         if old.get(k) != ipk
     )
     return ops
+
+
+_REVISION_ATTRS = (
+    "revision",
+    "digest",
+    "old",
+    "size",
+    "media_type",
+    "metadata",
+    "updated",
+    "actor",
+)
+"""What describes a revision: kept in the artifact record for the current one, and
+in a revision item for each one it replaced."""
 
 
 def _revision(
@@ -519,6 +505,6 @@ def _revision(
         "size": size,
         "media_type": media,
         "metadata": metadata,
-        "created": now,
+        "updated": now,
         "actor": actor,
     }

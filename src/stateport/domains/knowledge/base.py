@@ -84,6 +84,33 @@ class Base:
         found = await self._live_artifacts(aids)
         return [artifact_of(found[a]) for a in aids if a in found]
 
+    async def _revisions(
+        self, refs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], dict[str, Any]]:
+        """The stored attributes of those revisions ``(artifact id, n)`` that exist:
+        a revision item, or the artifact record for its current revision."""
+        wanted = list(dict.fromkeys(refs))
+        needed = [
+            key
+            for a, r in wanted
+            for key in (
+                (keys.artifact_pk(a), keys.META),
+                (keys.artifact_pk(a), keys.revision_sk(r)),
+            )
+        ]
+        items = await self._table.batch_get(list(dict.fromkeys(needed)))
+        by_key = {(i.pk, i.sk): i.attrs for i in items if i is not None}
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for a, r in wanted:
+            pk = keys.artifact_pk(a)
+            old = by_key.get((pk, keys.revision_sk(r)))
+            record = by_key.get((pk, keys.META))
+            if old is not None:
+                out[(a, r)] = old
+            elif record is not None and record["revision"] == r:
+                out[(a, r)] = record
+        return out
+
 
 # --------------------------------------------------------------------------- records
 
@@ -95,7 +122,6 @@ def collection_of(item: Item) -> Collection:
         name=a["name"],
         description=a["description"],
         metadata=a["metadata"],
-        artifact_count=a["artifacts"],
         created_at=_time.from_text(a["created"]),
         updated_at=_time.from_text(a["updated"]),
     )
@@ -120,6 +146,7 @@ def artifact_of(item: Item) -> Artifact:
 
 
 def revision_of(aid: str, a: dict[str, Any]) -> ArtifactRevision:
+    """A revision from a revision item, or from the artifact record (its current one)."""
     old = a["old"]
     return ArtifactRevision(
         artifact_id=aid,
@@ -129,7 +156,7 @@ def revision_of(aid: str, a: dict[str, Any]) -> ArtifactRevision:
         size=a["size"],
         media_type=a["media_type"],
         metadata=a["metadata"],
-        created_at=_time.from_text(a["created"]),
+        created_at=_time.from_text(a["updated"]),
         actor=a["actor"],
     )
 

@@ -24,10 +24,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from ... import _time
+from ..._retry import moved_on
 from ...digest import ContentDigest
 from ...errors import Conflict, ValidationError
 from ...ports.table import Item, Op, TablePort
-from ...primitives.ledger import Entry, Ledger
+from ...primitives.ledger import ENTRY_TAG, PREV_TAG, Entry, Ledger
 from . import keys
 from .models import ChangeKind, ChangeRecord
 
@@ -114,12 +115,26 @@ class ChangeFeed:
                 await self.ledger.create(keys.FEED_STREAM, {})
         self._ready = True
 
-    async def commit(self, records: Sequence[dict[str, Any]], ops: Sequence[Op]) -> int:
+    async def commit(
+        self, records: Sequence[dict[str, Any]], ops: Sequence[Op], *, after: int | None = None
+    ) -> int:
         """Write ``ops`` and append ``records`` in one transaction; return the first
         record's sequence number. A failing condition of ``ops`` raises its
-        :class:`~stateport.errors.Conflict` (with its tag) and writes nothing."""
+        :class:`~stateport.errors.Conflict` (with its tag) and writes nothing.
+
+        With ``after`` (a :meth:`last_seq` read before the caller looked at the
+        repository) the commit applies only if no mutation committed since:
+        otherwise :class:`~stateport.primitives.Retry`. Every mutation appends
+        here, so this guards what the caller saw (an empty collection, an
+        artifact without relationships) against any concurrent change.
+        """
         await self._ensure()
-        return await self.ledger.append(keys.FEED_STREAM, list(records), extra_ops=list(ops))
+        if after is None:
+            return await self.ledger.append(keys.FEED_STREAM, list(records), extra_ops=list(ops))
+        with moved_on(ENTRY_TAG, PREV_TAG):
+            return await self.ledger.append(
+                keys.FEED_STREAM, list(records), first_seq=after + 1, extra_ops=list(ops)
+            )
 
     # ---- reads ----------------------------------------------------------------
 

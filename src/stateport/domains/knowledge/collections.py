@@ -1,16 +1,17 @@
 """Collections: named groups of artifacts, unique by name.
 
 A collection is its record plus an entry in the repository's name partition
-(whose key makes the name unique and lists collections by name). The record
-counts the collection's artifacts; creating or deleting an artifact moves the
-count on a version condition, so deleting a collection that holds artifacts
-is refused under any concurrency, unless asked to cascade.
+(whose key makes the name unique and lists collections by name). Deleting a
+collection that holds artifacts is refused unless asked to cascade; the
+delete commits only if no mutation committed since it saw the collection
+empty (:meth:`~.changes.ChangeFeed.commit`), so an artifact created meanwhile
+is never orphaned.
 
-A cascading delete first marks the collection as being deleted (it takes no
-new artifacts from then on), deletes its artifacts one transaction each (each
-recorded, with its relationships), then the collection. If it is cut short,
-the collection stays marked, and deleting it again with ``cascade=True``
-finishes the work.
+A cascading delete first marks the collection as being deleted (artifact
+creation checks the collection's version, so it takes no new artifacts from
+then on), deletes its artifacts one transaction each (each recorded, with its
+relationships), then the collection. If it is cut short, the collection stays
+marked, and deleting it again with ``cascade=True`` finishes the work.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class CollectionOps(ArtifactOps):
             "name": title,
             "description": text,
             "metadata": meta,
-            "artifacts": 0,
             "created": now,
             "updated": now,
         }
@@ -205,11 +205,13 @@ class CollectionOps(ArtifactOps):
                     deleted += 1
 
         async def attempt() -> None:
+            seen = await self._feed.last_seq()
             item = await self._collection_item(cid)
-            count = item.attrs["artifacts"]
-            if count:
+            held = await self._table.query(item.pk, KeyRange.prefix(keys.NAME), limit=1)
+            if held.items:
                 raise Conflict(
-                    f"collection {cid!r} holds {count} artifact(s): delete them first, "
+                    f"collection {cid!r} holds artifacts (the first by name: "
+                    f"{held.items[0].sk.removeprefix(keys.NAME)!r}): delete them first, "
                     "or delete with cascade=True",
                     key=(item.pk, item.sk),
                     tag=keys.COLLECTION_TAG,
@@ -227,7 +229,7 @@ class CollectionOps(ArtifactOps):
                 details={"name": item.attrs["name"]},
             )
             with moved_on(keys.COLLECTION_TAG):
-                await self._feed.commit([record], ops)
+                await self._feed.commit([record], ops, after=seen)
 
         await retrying(attempt, what=f"collection {cid!r}")
         return deleted

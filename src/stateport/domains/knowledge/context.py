@@ -153,14 +153,20 @@ class ContextOps(Base):
         for r in refs:
             for key in self._keys_of(r):
                 needed[key] = None
+        pinned = [
+            (r["target"], r["revision"])
+            for r in refs
+            if r["kind"] == ReferenceKind.ARTIFACT and r.get("revision") is not None
+        ]
         if not needed:
             return ()
         wanted = list(needed)
         for key, item in zip(wanted, await self._table.batch_get(wanted), strict=True):
             needed[key] = item
+        revisions = await self._revisions(pinned) if pinned else {}
         found: list[DanglingReference] = []
         for i, r in enumerate(refs):
-            reason = self._why_dangling(r, [needed[k] for k in self._keys_of(r)])
+            reason = self._why_dangling(r, [needed[k] for k in self._keys_of(r)], revisions)
             if reason is not None:
                 found.append(DanglingReference(i, _reference(r), reason))
         return tuple(found)
@@ -168,10 +174,7 @@ class ContextOps(Base):
     def _keys_of(self, r: dict[str, Any]) -> list[Key]:
         kind, target = r["kind"], r["target"]
         if kind == ReferenceKind.ARTIFACT:
-            pk = keys.artifact_pk(target)
-            if r.get("revision") is None:
-                return [(pk, keys.META)]
-            return [(pk, keys.META), (pk, keys.revision_sk(r["revision"]))]
+            return [(keys.artifact_pk(target), keys.META)]
         if kind == ReferenceKind.RELATIONSHIP:
             return [(keys.relationship_pk(target), keys.REL)]
         if kind == ReferenceKind.RUN:
@@ -179,16 +182,19 @@ class ContextOps(Base):
         return []
 
     @staticmethod
-    def _why_dangling(r: dict[str, Any], items: list[Item | None]) -> str | None:
+    def _why_dangling(
+        r: dict[str, Any], items: list[Item | None], revisions: dict[tuple[str, int], Any]
+    ) -> str | None:
         kind, target = r["kind"], r["target"]
         if kind == ReferenceKind.ARTIFACT:
-            meta = items[0]
-            if meta is None:
+            record = items[0]
+            if record is None:
                 return f"no artifact {target!r}"
-            if "deleted" in meta.attrs:
+            if "deleted" in record.attrs:
                 return f"artifact {target!r} was deleted"
-            if len(items) > 1 and items[1] is None:
-                return f"artifact {target!r} has no revision {r['revision']}"
+            revision = r.get("revision")
+            if revision is not None and (target, revision) not in revisions:
+                return f"artifact {target!r} has no revision {revision}"
             return None
         if kind == ReferenceKind.RELATIONSHIP and items[0] is None:
             return f"relationship {target!r} does not exist (deleted, or never created)"

@@ -123,7 +123,6 @@ class Collection:
     name: str
     description: str
     metadata: dict[str, Any]
-    artifact_count: int
     created_at: datetime
     updated_at: datetime
 

@@ -4,10 +4,11 @@ A relationship is three items written in one transaction: its record (by id)
 and a copy in each endpoint's partition (``o#<type>#...`` at the source,
 ``i#<type>#...`` at the target), so listing an artifact's relationships, in
 either direction, is one strongly consistent range read, and the source copy's
-key makes ``(source, type, target)`` unique. Creating or deleting one also
-moves the relationship counts of both endpoints (a version-conditioned
-update), which is what lets an artifact's deletion refuse, under any
-concurrency, to leave a relationship pointing at nothing.
+key makes ``(source, type, target)`` unique. The transaction checks that both
+endpoints are unchanged since they were read (so neither was deleted), and an
+artifact's deletion commits only if no mutation, a new relationship included,
+committed since it saw none (:meth:`~.changes.ChangeFeed.commit`): no
+relationship is ever left pointing at nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ..._retry import moved_on, retrying
-from ...errors import Conflict, IntegrityError, NotFound, ValidationError
-from ...ports.table import Delete, Exists, Item, KeyRange, NotExists, Op, Put, Update, VersionEquals
+from ...errors import Conflict, NotFound, ValidationError
+from ...ports.table import Check, Delete, Exists, KeyRange, NotExists, Op, Put, VersionEquals
 from . import keys
 from .base import Base, relationship_of
 from .changes import change
@@ -39,7 +40,7 @@ __all__ = ["MAX_DEPTH", "RelationshipOps"]
 MAX_DEPTH: Final = 16
 """How many hops :meth:`RelationshipOps.traverse` may go."""
 _UNBOUNDED_BATCH: Final = 500
-_PER_RELATIONSHIP: Final = 5  # ops to delete one: record, two copies, a change, an endpoint
+_PER_RELATIONSHIP: Final = 4  # ops to delete one: its record, its two copies, its change
 
 
 def _edge_sk(direction: str, a: dict[str, Any]) -> str:
@@ -106,7 +107,15 @@ class RelationshipOps(Base):
                 ),
                 Put(keys.artifact_pk(tgt), _edge_sk(keys.IN, attrs), attrs, NotExists()),
                 Put(keys.relationship_pk(rid), keys.REL, record, NotExists()),
-                *_count_ops(found, {src: (1, 1)} if src == tgt else {src: (1, 0), tgt: (0, 1)}),
+                *(
+                    Check(
+                        found[a].pk,
+                        keys.META,
+                        VersionEquals(found[a].version),
+                        tag=keys.ARTIFACT_TAG,
+                    )
+                    for a in dict.fromkeys((src, tgt))
+                ),
             ]
             entry = change(
                 ChangeKind.RELATIONSHIP_CREATED,
@@ -252,7 +261,7 @@ class RelationshipOps(Base):
     def _unlink_batch(self) -> int:
         """How many relationships one transaction may delete (with their records)."""
         room = self._feed.room
-        return _UNBOUNDED_BATCH if room is None else (room - 1) // _PER_RELATIONSHIP
+        return _UNBOUNDED_BATCH if room is None else room // _PER_RELATIONSHIP
 
     async def _unlink_some(self, aid: str, actor: str | None) -> int:
         """Delete a batch of ``aid``'s relationships (both directions); return how many."""
@@ -276,19 +285,11 @@ class RelationshipOps(Base):
     async def _unlink(self, rels: list[dict[str, Any]], actor: str | None) -> None:
         """Delete ``rels`` and record it, in one transaction (one attempt: a
         concurrent change raises :class:`~stateport.primitives.Retry`)."""
-        ends = [a for r in rels for a in (r["source"], r["target"])]
-        found = await self._live_artifacts(ends)
-        deltas: dict[str, tuple[int, int]] = {}
         ops: list[Op] = []
         records: list[dict[str, Any]] = []
         now = self._now()
         for r in rels:
             src, tgt = r["source"], r["target"]
-            for aid in (src, tgt):
-                if aid not in found:  # relationships keep their ends alive: tampering only
-                    raise IntegrityError(
-                        f"relationship {r['id']!r} points at a missing artifact {aid!r}"
-                    )
             ops.append(Delete(keys.relationship_pk(r["id"]), keys.REL, Exists(), tag=keys.EDGE_TAG))
             ops.append(
                 Delete(keys.artifact_pk(src), _edge_sk(keys.OUT, r), Exists(), tag=keys.EDGE_TAG)
@@ -296,10 +297,6 @@ class RelationshipOps(Base):
             ops.append(
                 Delete(keys.artifact_pk(tgt), _edge_sk(keys.IN, r), Exists(), tag=keys.EDGE_TAG)
             )
-            o, i = deltas.get(src, (0, 0))
-            deltas[src] = (o - 1, i)
-            o, i = deltas.get(tgt, (0, 0))
-            deltas[tgt] = (o, i - 1)
             records.append(
                 change(
                     ChangeKind.RELATIONSHIP_DELETED,
@@ -312,24 +309,13 @@ class RelationshipOps(Base):
                     also=(src, tgt),
                 )
             )
-        ops.extend(_count_ops(found, deltas))
-        with moved_on(keys.EDGE_TAG, keys.ARTIFACT_TAG):
+        with moved_on(keys.EDGE_TAG):
             await self._feed.commit(records, ops)
 
-
-def _count_ops(found: dict[str, Item], deltas: dict[str, tuple[int, int]]) -> list[Op]:
-    """Move the relationship counts (out, in) of each artifact by its delta, each
-    conditioned on the version read (tag ``knowledge.artifact``)."""
-    ops: list[Op] = []
-    for aid, (d_out, d_in) in deltas.items():
-        item = found[aid]
-        ops.append(
-            Update(
-                item.pk,
-                keys.META,
-                {"out": item.attrs["out"] + d_out, "in": item.attrs["in"] + d_in},
-                condition=VersionEquals(item.version),
-                tag=keys.ARTIFACT_TAG,
-            )
-        )
-    return ops
+    async def _has_relationships(self, aid: str) -> bool:
+        """Whether relationships point from or to ``aid``."""
+        pk = keys.artifact_pk(aid)
+        for prefix in (keys.OUT, keys.IN):
+            if (await self._table.query(pk, KeyRange.prefix(prefix), limit=1)).items:
+                return True
+        return False

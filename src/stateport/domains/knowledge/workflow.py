@@ -294,12 +294,10 @@ class WorkflowOps(Base):
 
     async def _require_revisions(self, refs: list[list[Any]]) -> None:
         """:class:`NotFound` unless every ``[artifact id, revision]`` exists."""
-        wanted = list(dict.fromkeys((a, r) for a, r in refs))
-        found = await self._table.batch_get(
-            [(keys.artifact_pk(a), keys.revision_sk(r)) for a, r in wanted]
-        )
-        for (aid, rev), item in zip(wanted, found, strict=True):
-            if item is None:
+        wanted = [(a, r) for a, r in refs]
+        found = await self._revisions(wanted)
+        for aid, rev in wanted:
+            if (aid, rev) not in found:
                 raise NotFound(f"artifact {aid!r} has no revision {rev}")
 
 
