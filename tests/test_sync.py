@@ -103,3 +103,17 @@ def test_domain_stores_through_the_sync_facade() -> None:
         sp.releases.promote("agent", spec, ReleaseMetadata("me"))
         assert sp.releases.current("agent").spec_digest == spec
         assert sp.cas.get(sp.cas.put(b"x")) == b"x"
+
+
+def test_the_knowledge_repository_without_await() -> None:
+    with stateport.sync.open("memory://") as sp:
+        k = sp.knowledge
+        col = k.create_collection("notes")
+        art = k.create_artifact(col.id, "a", io.BytesIO(b"text"), artifact_type="note")
+        k.update_artifact(art.id, content=b"text 2", expected_revision=1)
+        with pytest.raises(Conflict):
+            k.update_artifact(art.id, content=b"stale", expected_revision=1)
+        with k.open_content(art.id, revision=1) as reader:
+            assert b"".join(reader) == b"text"
+        assert [c.seq for c in k.list_changes()] == [1, 2, 3]
+        assert [a.id for a in k.query_artifacts(artifact_type="note").artifacts] == [art.id]
