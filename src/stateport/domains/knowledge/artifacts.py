@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..._retry import moved_on, retrying
+from ..._retry import retrying
 from ...digest import ContentDigest
 from ...errors import Conflict, NotFound, ValidationError
 from ...ports.blob import BlobReader, BlobSource
@@ -172,15 +172,15 @@ class ArtifactOps(RelationshipOps):
                 new_digest=digest,
                 details={"name": title, "type": kind},
             )
-            try:
-                with moved_on(keys.COLLECTION_TAG):
-                    await self._feed.commit([record], ops)
-            except Conflict as e:
-                if e.tag == keys.ARTIFACT_NAME_TAG:
-                    raise _duplicate(cid, title) from None
-                if e.tag == keys.RUN_TAG:
-                    raise NotFound(f"no operation run {run!r}") from None
-                raise
+            await self._feed.commit(
+                [record],
+                ops,
+                retry=(keys.COLLECTION_TAG,),
+                refuse={
+                    keys.ARTIFACT_NAME_TAG: lambda: _duplicate(cid, title),
+                    keys.RUN_TAG: lambda: NotFound(f"no operation run {run!r}"),
+                },
+            )
             return artifact_of(Item(pk, keys.META, attrs, 1))
 
         return await retrying(attempt, what=f"collection {cid!r}")
@@ -304,8 +304,7 @@ class ArtifactOps(RelationshipOps):
                 new_digest=digest,
                 details={"name": a["name"]},
             )
-            with moved_on(keys.ARTIFACT_TAG):
-                await self._feed.commit([record], ops)
+            await self._feed.commit([record], ops, retry=(keys.ARTIFACT_TAG,))
             return artifact_of(Item(item.pk, keys.META, {**a, **changed}, item.version + 1))
 
         return await retrying(attempt, what=f"artifact {aid!r}")
@@ -375,8 +374,7 @@ class ArtifactOps(RelationshipOps):
             old_digest=a["digest"],
             details={"name": a["name"], "type": a["type"]},
         )
-        with moved_on(keys.ARTIFACT_TAG):
-            await self._feed.commit([record], ops, after=seen)
+        await self._feed.commit([record], ops, after=seen, retry=(keys.ARTIFACT_TAG,))
         return True
 
     # ---- revisions and content ---------------------------------------------------

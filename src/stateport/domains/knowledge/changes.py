@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ... import _time
 from ..._retry import moved_on
 from ...digest import ContentDigest
-from ...errors import Conflict, ValidationError
+from ...errors import Conflict, StateportError, ValidationError
 from ...ports.table import Item, Op, TablePort
 from ...primitives.ledger import ENTRY_TAG, PREV_TAG, Entry, Ledger
 from . import keys
@@ -116,25 +116,40 @@ class ChangeFeed:
         self._ready = True
 
     async def commit(
-        self, records: Sequence[dict[str, Any]], ops: Sequence[Op], *, after: int | None = None
+        self,
+        records: Sequence[dict[str, Any]],
+        ops: Sequence[Op],
+        *,
+        after: int | None = None,
+        retry: Sequence[str] = (),
+        refuse: Mapping[str, Callable[[], StateportError]] | None = None,
     ) -> int:
         """Write ``ops`` and append ``records`` in one transaction; return the first
-        record's sequence number. A failing condition of ``ops`` raises its
-        :class:`~stateport.errors.Conflict` (with its tag) and writes nothing.
+        record's sequence number. If nothing is written, a failing condition of
+        ``ops`` tagged with one of ``retry`` raises
+        :class:`~stateport.primitives.Retry` (the caller's loop reads again), one
+        tagged as a key of ``refuse`` raises the error it builds (a duplicate name,
+        a missing run), and any other raises its :class:`Conflict`.
 
         With ``after`` (a :meth:`last_seq` read before the caller looked at the
-        repository) the commit applies only if no mutation committed since:
-        otherwise :class:`~stateport.primitives.Retry`. Every mutation appends
-        here, so this guards what the caller saw (an empty collection, an
-        artifact without relationships) against any concurrent change.
+        repository) the commit applies only if no mutation committed since, else
+        :class:`~stateport.primitives.Retry`. Every mutation appends here, so this
+        guards what the caller saw (an empty collection, an artifact without
+        relationships) against any concurrent change.
         """
         await self._ensure()
-        if after is None:
-            return await self.ledger.append(keys.FEED_STREAM, list(records), extra_ops=list(ops))
-        with moved_on(ENTRY_TAG, PREV_TAG):
-            return await self.ledger.append(
-                keys.FEED_STREAM, list(records), first_seq=after + 1, extra_ops=list(ops)
-            )
+        fixed = None if after is None else after + 1
+        guarded = (ENTRY_TAG, PREV_TAG) if fixed is not None else ()
+        try:
+            with moved_on(*retry, *guarded):
+                return await self.ledger.append(
+                    keys.FEED_STREAM, list(records), first_seq=fixed, extra_ops=list(ops)
+                )
+        except Conflict as e:
+            make = None if refuse is None or e.tag is None else refuse.get(e.tag)
+            if make is None:
+                raise
+            raise make() from None
 
     # ---- reads ----------------------------------------------------------------
 

@@ -86,12 +86,9 @@ class CollectionOps(ArtifactOps):
             collection_id=cid,
             details={"name": title},
         )
-        try:
-            await self._feed.commit([record], ops)
-        except Conflict as e:
-            if e.tag == keys.COLLECTION_NAME_TAG:
-                raise _taken(title) from None
-            raise
+        await self._feed.commit(
+            [record], ops, refuse={keys.COLLECTION_NAME_TAG: lambda: _taken(title)}
+        )
         return collection_of(Item(keys.collection_pk(cid), keys.META, attrs, 1))
 
     async def get_collection(self, collection_id: str) -> Collection:
@@ -158,13 +155,12 @@ class CollectionOps(ArtifactOps):
                 collection_id=cid,
                 details={"old_name": old, "name": title},
             )
-            try:
-                with moved_on(keys.COLLECTION_TAG):
-                    await self._feed.commit([record], ops)
-            except Conflict as e:
-                if e.tag == keys.COLLECTION_NAME_TAG:
-                    raise _taken(title) from None
-                raise
+            await self._feed.commit(
+                [record],
+                ops,
+                retry=(keys.COLLECTION_TAG,),
+                refuse={keys.COLLECTION_NAME_TAG: lambda: _taken(title)},
+            )
             return collection_of(
                 Item(
                     item.pk,
@@ -228,8 +224,7 @@ class CollectionOps(ArtifactOps):
                 collection_id=cid,
                 details={"name": item.attrs["name"]},
             )
-            with moved_on(keys.COLLECTION_TAG):
-                await self._feed.commit([record], ops, after=seen)
+            await self._feed.commit([record], ops, after=seen, retry=(keys.COLLECTION_TAG,))
 
         await retrying(attempt, what=f"collection {cid!r}")
         return deleted

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from ..._retry import moved_on, retrying
+from ..._retry import retrying
 from ...errors import Conflict, NotFound, ValidationError
 from ...ports.table import Check, Delete, Exists, KeyRange, NotExists, Op, Put, VersionEquals
 from . import keys
@@ -127,18 +127,17 @@ class RelationshipOps(Base):
                 details={"source": src, "type": kind, "target": tgt},
                 also=(src, tgt),
             )
-            try:
-                with moved_on(keys.ARTIFACT_TAG):
-                    await self._feed.commit([entry], ops)
-            except Conflict as e:
-                if e.tag != keys.EDGE_TAG:
-                    raise
-                raise Conflict(
-                    f"artifact {src!r} is already related to {tgt!r} by {kind!r}",
-                    key=e.key,
-                    condition=e.condition,
-                    tag=keys.EDGE_TAG,
-                ) from None
+            await self._feed.commit(
+                [entry],
+                ops,
+                retry=(keys.ARTIFACT_TAG,),
+                refuse={
+                    keys.EDGE_TAG: lambda: Conflict(
+                        f"artifact {src!r} is already related to {tgt!r} by {kind!r}",
+                        tag=keys.EDGE_TAG,
+                    )
+                },
+            )
             return relationship_of(attrs)
 
         return await retrying(attempt, what=f"the relationship {src!r} -{kind}-> {tgt!r}")
@@ -309,8 +308,7 @@ class RelationshipOps(Base):
                     also=(src, tgt),
                 )
             )
-        with moved_on(keys.EDGE_TAG):
-            await self._feed.commit(records, ops)
+        await self._feed.commit(records, ops, retry=(keys.EDGE_TAG,))
 
     async def _has_relationships(self, aid: str) -> bool:
         """Whether relationships point from or to ``aid``."""
