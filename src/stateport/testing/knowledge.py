@@ -730,6 +730,12 @@ class KnowledgeRepositoryConformance(StoreConformance):
             with pytest.raises(ValidationError, match="indexable keys"):
                 await k.update_artifact(art.id, metadata=wide)
             assert (await k.get_artifact(art.id)).revision == 1
+            # 32 indexed keys out, 32 others in: one transaction, within 100 operations
+            other = {f"j{i}": str(i) for i in range(32)}
+            await k.update_artifact(art.id, metadata=other)
+            assert (await k.query_artifacts(metadata={"k5": 5})).artifacts == []
+            found = await k.query_artifacts(metadata={"j5": "5", "j31": "31"})
+            assert [a.id for a in found.artifacts] == [art.id]
 
     # ------------------------------------------------------------ workflow
 
@@ -1057,6 +1063,7 @@ class KnowledgeRepositoryConformance(StoreConformance):
         async with self.open_store() as sp:
             k: Any = sp.knowledge  # the calls below break the types on purpose
             wrong: Any = "u"
+            long_uris = tuple(f"https://example.test/{i}/" + "x" * 2000 for i in range(20))
             cid = await _collection(k)
             aid = await _artifact(k, cid, "a")
             run = await k.create_run("op")
@@ -1091,6 +1098,9 @@ class KnowledgeRepositoryConformance(StoreConformance):
                     cid, "n", b"x", artifact_type="t", provenance=Provenance(run_id="")
                 ),
                 lambda: k.create_artifact(cid, "n", 12, artifact_type="t"),
+                lambda: k.create_artifact(
+                    cid, "n", b"x", artifact_type="t", provenance=Provenance(source_uris=long_uris)
+                ),
                 lambda: k.create_artifact(cid, "n", {"a": b"x"}, artifact_type="t"),
                 lambda: k.create_artifact(cid, "\x00", b"x", artifact_type="t"),
                 lambda: k.create_artifact(None, "n", b"x", artifact_type="t"),

@@ -51,6 +51,9 @@ MAX_TYPE: Final = 128
 MAX_METADATA_BYTES: Final = 64 * 1024
 """Canonical JSON bytes of one metadata dict (artifact, relationship, run, ...)."""
 MAX_URIS: Final = 100
+MAX_PROVENANCE_BYTES: Final = 16 * 1024
+"""Canonical JSON bytes of an artifact's provenance (with the metadata, the record
+stays far below DynamoDB's 400 KB per item)."""
 MAX_REFERENCES: Final = 1000
 """References of one context package, and artifact revisions of one input bundle or manifest."""
 DEFAULT_MEDIA_TYPE: Final = "application/octet-stream"
@@ -452,11 +455,17 @@ def check_provenance(value: Any, actor: str | None) -> dict[str, Any]:
         raise ValidationError("provenance.source_uris must be a list of str")
     if len(uris) > MAX_URIS:
         raise ValidationError(f"provenance.source_uris holds {len(uris)} URIs; at most {MAX_URIS}")
-    return {
+    stored = {
         "actor": check_actor(value.actor if value.actor is not None else actor),
         "run": None if value.run_id is None else check_id(value.run_id, "provenance.run_id"),
         "uris": [check_text(u, "each of provenance.source_uris", limit=2048) for u in uris],
     }
+    size = len(_json.encode_bytes(stored))
+    if size > MAX_PROVENANCE_BYTES:
+        raise ValidationError(
+            f"provenance is {size} bytes of JSON; the limit is {MAX_PROVENANCE_BYTES}"
+        )
+    return stored
 
 
 def provenance_of(data: Mapping[str, Any]) -> Provenance:
