@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -713,6 +714,76 @@ class KnowledgeRepositoryConformance(StoreConformance):
             assert await ids(related_to=paper, rel_type="other") == set()
             await k.delete_artifact(cited[4], cascade=True)
             assert await ids(related_to=paper, rel_type="cites") == set(cited[:4])
+
+    @async_test
+    async def test_queries_agree_with_filtering_everything(self) -> None:
+        """Random artifacts, relationships and filters (a fixed seed): every query,
+        paged, returns exactly what filtering all artifacts by hand returns."""
+        rng = random.Random(1414)
+        async with self.open_store() as sp:
+            k = sp.knowledge
+            cids = [await _collection(k, f"c{i}") for i in range(3)]
+            hubs: list[str] = []
+            made: list[Any] = []
+            for i in range(45):
+                art = await k.create_artifact(
+                    rng.choice(cids),
+                    f"a{i}",
+                    rng.choice([b"x", b"y", f"{i}".encode()]),
+                    artifact_type=rng.choice(["t1", "t2", "t3"]),
+                    metadata={"p": rng.randrange(3), "q": rng.choice(["u", "v"]), "i": i},
+                )
+                made.append(art)
+                if i < 3:
+                    hubs.append(art.id)
+            edges = {(h, t.id) for h in hubs for t in made if rng.random() < 0.4}
+            for h, t in sorted(edges):
+                await k.create_relationship(h, "r", t)
+            for gone in rng.sample(made[3:], 5):
+                await k.delete_artifact(gone.id, cascade=True)
+                made.remove(gone)
+                edges = {(h, t) for h, t in edges if t != gone.id}
+            for _ in range(25):
+                filters: dict[str, Any] = {}
+                if rng.random() < 0.5:
+                    filters["artifact_type"] = rng.choice(["t1", "t2", "t3"])
+                if rng.random() < 0.3:
+                    filters["digest"] = ContentDigest.from_bytes(rng.choice([b"x", b"y"]))
+                if rng.random() < 0.6:
+                    keys = rng.sample(["p", "q"], rng.randrange(1, 3))
+                    filters["metadata"] = {
+                        key: rng.randrange(3) if key == "p" else rng.choice(["u", "v"])
+                        for key in keys
+                    }
+                if rng.random() < 0.4 or not filters:
+                    filters["related_to"] = rng.choice(hubs)
+                    filters["rel_type"] = "r"
+                scope = rng.choice([None, *cids])
+
+                def wanted(a: Any, f: dict[str, Any] = filters, c: str | None = scope) -> bool:
+                    return (
+                        (c is None or a.collection_id == c)
+                        and a.artifact_type == f.get("artifact_type", a.artifact_type)
+                        and a.digest == f.get("digest", a.digest)
+                        and all(a.metadata[key] == v for key, v in f.get("metadata", {}).items())
+                        and ("related_to" not in f or (f["related_to"], a.id) in edges)
+                    )
+
+                expected = sorted(
+                    (a.id for a in made if wanted(a)),
+                    key=lambda x: next((a.collection_id, a.id) for a in made if a.id == x),
+                )
+                got: list[str] = []
+                cursor: str | None = None
+                while True:
+                    page = await k.query_artifacts(
+                        scope, limit=rng.randrange(2, 9), cursor=cursor, **filters
+                    )
+                    got.extend(a.id for a in page.artifacts)
+                    if page.cursor is None:
+                        break
+                    cursor = page.cursor
+                assert got == expected, (filters, scope)
 
     @async_test
     async def test_metadata_beyond_the_index_limit_is_refused(self) -> None:
