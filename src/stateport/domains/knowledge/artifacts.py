@@ -114,9 +114,9 @@ class ArtifactOps(RelationshipOps):
         who = check_actor(actor)
         prov = check_provenance(provenance, who)
         _check_content(content)
-        col_pk = keys.collection_pk(cid)
+        col_pk = keys.partition(cid)
         prefetched, taken = await self._table.batch_get(
-            [(col_pk, keys.META), (col_pk, keys.name_sk(title))]
+            [(col_pk, keys.COLLECTION), (col_pk, keys.name_sk(title))]
         )
         if prefetched is None:
             raise NotFound(f"no collection {cid!r}")
@@ -127,9 +127,8 @@ class ArtifactOps(RelationshipOps):
         if run is not None and await self._runs.head(run) is None:
             raise NotFound(f"no operation run {run!r}")
         digest, size = await self._store(content)
-        aid = new_id("art")
-        pk = keys.artifact_pk(aid)
-        place = keys.place(cid, aid)
+        aid = keys.artifact_id(cid, new_id("art"))
+        pk = keys.partition(aid)
         first: Item | None = prefetched
 
         async def attempt() -> Artifact:
@@ -146,16 +145,16 @@ class ArtifactOps(RelationshipOps):
                 "created": now,
                 **_revision(1, digest, None, size, media, meta, now, who),
                 "gsi1pk": keys.digest_index(digest),
-                "gsi1sk": place,
+                "gsi1sk": aid,
                 "gsi2pk": keys.type_index(kind),
-                "gsi2sk": place,
+                "gsi2sk": aid,
             }
             ops: list[Op] = [
                 # the collection is as seen (not renamed, not being deleted)
-                Check(col_pk, keys.META, VersionEquals(col.version), tag=keys.COLLECTION_TAG),
-                Put(pk, keys.META, attrs, _NEW, tag=keys.ARTIFACT_TAG),
+                Check(col_pk, keys.COLLECTION, VersionEquals(col.version), tag=keys.COLLECTION_TAG),
+                Put(pk, keys.ARTIFACT, attrs, _NEW, tag=keys.ARTIFACT_TAG),
                 Put(col_pk, keys.name_sk(title), {"id": aid}, _NEW, tag=keys.ARTIFACT_NAME_TAG),
-                *_index_ops(pk, place, {}, index),
+                *_index_ops(pk, aid, {}, index),
             ]
             if run is not None:
                 run_pk = self._runs.pk(run)
@@ -181,7 +180,7 @@ class ArtifactOps(RelationshipOps):
                     keys.RUN_TAG: lambda: NotFound(f"no operation run {run!r}"),
                 },
             )
-            return artifact_of(Item(pk, keys.META, attrs, 1))
+            return artifact_of(Item(pk, keys.ARTIFACT, attrs, 1))
 
         return await retrying(attempt, what=f"collection {cid!r}")
 
@@ -193,7 +192,7 @@ class ArtifactOps(RelationshipOps):
         """The artifact named ``name`` in the collection, or None."""
         cid = check_id(collection_id, "collection_id")
         title = check_name(name, "name")
-        entry = await self._table.get(keys.collection_pk(cid), keys.name_sk(title))
+        entry = await self._table.get(keys.partition(cid), keys.name_sk(title))
         if entry is None:
             return None
         found = await self._artifacts_in_order([entry.attrs["id"]])
@@ -205,7 +204,7 @@ class ArtifactOps(RelationshipOps):
         """One page of the collection's artifacts, by name (empty for an unknown collection)."""
         cid = check_id(collection_id, "collection_id")
         page = await self._table.query(
-            keys.collection_pk(cid),
+            keys.partition(cid),
             KeyRange.prefix(keys.NAME),
             limit=check_limit(limit),
             cursor=cursor,
@@ -268,11 +267,10 @@ class ArtifactOps(RelationshipOps):
                 **_revision(revision, digest, a["digest"], size, new_media, new_meta, now, who),
                 "gsi1pk": keys.digest_index(digest),
             }
-            place = keys.place(a["collection"], aid)
             ops: list[Op] = [
                 Update(
                     item.pk,
-                    keys.META,
+                    keys.ARTIFACT,
                     changed,
                     condition=VersionEquals(item.version),
                     tag=keys.ARTIFACT_TAG,
@@ -287,7 +285,7 @@ class ArtifactOps(RelationshipOps):
                 ),
                 *_index_ops(
                     item.pk,
-                    place,
+                    aid,
                     keys.metadata_index(a["metadata"]),
                     keys.metadata_index(new_meta),
                 ),
@@ -305,7 +303,7 @@ class ArtifactOps(RelationshipOps):
                 details={"name": a["name"]},
             )
             await self._feed.commit([record], ops, retry=(keys.ARTIFACT_TAG,))
-            return artifact_of(Item(item.pk, keys.META, {**a, **changed}, item.version + 1))
+            return artifact_of(Item(item.pk, keys.ARTIFACT, {**a, **changed}, item.version + 1))
 
         return await retrying(attempt, what=f"artifact {aid!r}")
 
@@ -351,13 +349,13 @@ class ArtifactOps(RelationshipOps):
         ops: list[Op] = [
             Update(
                 item.pk,
-                keys.META,
+                keys.ARTIFACT,
                 {"deleted": now},
                 remove=_INDEX_ATTRS,
                 condition=VersionEquals(item.version),
                 tag=keys.ARTIFACT_TAG,
             ),
-            Delete(keys.collection_pk(cid), keys.name_sk(a["name"]), AttrEquals("id", aid)),
+            Delete(keys.partition(cid), keys.name_sk(a["name"]), AttrEquals("id", aid)),
             *_index_ops(item.pk, "", keys.metadata_index(a["metadata"]), {}),
         ]
         run = a["provenance"]["run"]
@@ -383,12 +381,12 @@ class ArtifactOps(RelationshipOps):
         """Every revision of the artifact, oldest first (kept after it is deleted;
         empty for an unknown id)."""
         aid = check_id(artifact_id, "artifact_id")
-        pk = keys.artifact_pk(aid)
+        pk = keys.partition(aid)
         found = [
             revision_of(aid, i.attrs)
             async for i in self._table.query_all(pk, KeyRange.prefix(keys.REVISION))
         ]
-        record = await self._table.get(pk, keys.META)
+        record = await self._table.get(pk, keys.ARTIFACT)
         if record is not None:
             found.append(revision_of(aid, record.attrs))  # the current one
         return found
@@ -433,7 +431,7 @@ class ArtifactOps(RelationshipOps):
 def _duplicate(cid: str, name: str) -> Conflict:
     return Conflict(
         f"collection {cid!r} already has an artifact named {name!r}",
-        key=(keys.collection_pk(cid), keys.name_sk(name)),
+        key=(keys.partition(cid), keys.name_sk(name)),
         tag=keys.ARTIFACT_NAME_TAG,
     )
 
@@ -461,11 +459,11 @@ def _index_of(metadata: dict[str, Any]) -> dict[str, str]:
     return index
 
 
-def _index_ops(pk: str, place: str, old: dict[str, str], new: dict[str, str]) -> list[Op]:
+def _index_ops(pk: str, aid: str, old: dict[str, str], new: dict[str, str]) -> list[Op]:
     """The writes that move an artifact's metadata index entries from ``old`` to ``new``."""
     ops: list[Op] = [Delete(pk, keys.INDEXED + k) for k in old if k not in new]
     ops.extend(  # a key new to the artifact is inserted (no read), a changed one replaced
-        Put(pk, keys.INDEXED + k, {"gsi1pk": ipk, "gsi1sk": place}, None if k in old else _NEW)
+        Put(pk, keys.INDEXED + k, {"gsi1pk": ipk, "gsi1sk": aid}, None if k in old else _NEW)
         for k, ipk in new.items()
         if old.get(k) != ipk
     )

@@ -46,7 +46,7 @@ class Base:
 
     async def _collection_item(self, cid: str) -> Item:
         """The collection's stored item; :class:`NotFound` if there is none."""
-        item = await self._table.get(keys.collection_pk(cid), keys.META)
+        item = await self._table.get(keys.partition(cid), keys.COLLECTION)
         if item is None:
             raise NotFound(f"no collection {cid!r}")
         return item
@@ -64,7 +64,7 @@ class Base:
 
     async def _artifact_item(self, aid: str) -> Item:
         """The artifact's stored item; :class:`NotFound` if absent or deleted."""
-        item = await self._table.get(keys.artifact_pk(check_id(aid, "artifact_id")), keys.META)
+        item = await self._table.get(keys.partition(check_id(aid, "artifact_id")), keys.ARTIFACT)
         if item is None or "deleted" in item.attrs:
             raise NotFound(f"no artifact {aid!r}")
         return item
@@ -72,7 +72,7 @@ class Base:
     async def _live_artifacts(self, aids: Iterable[str]) -> dict[str, Item]:
         """The stored items of those of ``aids`` that exist and are not deleted."""
         wanted = list(dict.fromkeys(aids))
-        items = await self._table.batch_get([(keys.artifact_pk(a), keys.META) for a in wanted])
+        items = await self._table.batch_get([(keys.partition(a), keys.ARTIFACT) for a in wanted])
         return {
             a: i
             for a, i in zip(wanted, items, strict=True)
@@ -94,17 +94,17 @@ class Base:
             key
             for a, r in wanted
             for key in (
-                (keys.artifact_pk(a), keys.META),
-                (keys.artifact_pk(a), keys.revision_sk(r)),
+                (keys.partition(a), keys.ARTIFACT),
+                (keys.partition(a), keys.revision_sk(r)),
             )
         ]
         items = await self._table.batch_get(list(dict.fromkeys(needed)))
         by_key = {(i.pk, i.sk): i.attrs for i in items if i is not None}
         out: dict[tuple[str, int], dict[str, Any]] = {}
         for a, r in wanted:
-            pk = keys.artifact_pk(a)
+            pk = keys.partition(a)
             old = by_key.get((pk, keys.revision_sk(r)))
-            record = by_key.get((pk, keys.META))
+            record = by_key.get((pk, keys.ARTIFACT))
             if old is not None:
                 out[(a, r)] = old
             elif record is not None and record["revision"] == r:
@@ -118,7 +118,7 @@ class Base:
 def collection_of(item: Item) -> Collection:
     a = item.attrs
     return Collection(
-        id=item.pk.removeprefix("knowledge.col#"),
+        id=keys.id_of(item.pk),
         name=a["name"],
         description=a["description"],
         metadata=a["metadata"],
@@ -130,7 +130,7 @@ def collection_of(item: Item) -> Collection:
 def artifact_of(item: Item) -> Artifact:
     a = item.attrs
     return Artifact(
-        id=item.pk.removeprefix("knowledge.art#"),
+        id=keys.id_of(item.pk),
         collection_id=a["collection"],
         name=a["name"],
         artifact_type=a["type"],

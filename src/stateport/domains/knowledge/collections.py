@@ -67,16 +67,12 @@ class CollectionOps(ArtifactOps):
             "metadata": meta,
             "created": now,
             "updated": now,
+            "gsi1pk": keys.ALL_COLLECTIONS,
+            "gsi1sk": title,
         }
         ops: list[Op] = [
-            Put(
-                keys.COLLECTIONS,
-                keys.name_sk(title),
-                {"id": cid},
-                NotExists(),
-                tag=keys.COLLECTION_NAME_TAG,
-            ),
-            Put(keys.collection_pk(cid), keys.META, attrs, NotExists()),
+            _name_entry(title, cid),
+            Put(keys.partition(cid), keys.COLLECTION, attrs, NotExists()),
         ]
         record = change(
             ChangeKind.COLLECTION_CREATED,
@@ -89,7 +85,7 @@ class CollectionOps(ArtifactOps):
         await self._feed.commit(
             [record], ops, refuse={keys.COLLECTION_NAME_TAG: lambda: _taken(title)}
         )
-        return collection_of(Item(keys.collection_pk(cid), keys.META, attrs, 1))
+        return collection_of(Item(keys.partition(cid), keys.COLLECTION, attrs, 1))
 
     async def get_collection(self, collection_id: str) -> Collection:
         """The collection; :class:`NotFound` if there is none."""
@@ -97,23 +93,18 @@ class CollectionOps(ArtifactOps):
 
     async def find_collection(self, name: str) -> Collection | None:
         """The collection named ``name``, or None."""
-        entry = await self._table.get(keys.COLLECTIONS, keys.name_sk(check_name(name, "name")))
+        entry = await self._table.get(keys.name_pk(check_name(name, "name")), keys.NAME_ENTRY)
         if entry is None:
             return None
-        item = await self._table.get(keys.collection_pk(entry.attrs["id"]), keys.META)
+        item = await self._table.get(keys.partition(entry.attrs["id"]), keys.COLLECTION)
         return None if item is None else collection_of(item)
 
     async def list_collections(self) -> list[Collection]:
         """Every collection, by name."""
-        out: list[Collection] = []
-        async for entries in self._table.query_pages(
-            keys.COLLECTIONS, KeyRange.prefix(keys.NAME), page_size=_PAGE
-        ):
-            items = await self._table.batch_get(
-                [(keys.collection_pk(e.attrs["id"]), keys.META) for e in entries]
-            )
-            out.extend(collection_of(i) for i in items if i is not None)
-        return out
+        return [
+            collection_of(i)
+            async for i in self._table.query_all(keys.ALL_COLLECTIONS, index="gsi1")
+        ]
 
     async def rename_collection(
         self, collection_id: str, name: str, *, actor: str | None = None
@@ -131,18 +122,12 @@ class CollectionOps(ArtifactOps):
             self._require_open(cid, item)
             now = self._now()
             ops: list[Op] = [
-                Delete(keys.COLLECTIONS, keys.name_sk(old), AttrEquals("id", cid)),
-                Put(
-                    keys.COLLECTIONS,
-                    keys.name_sk(title),
-                    {"id": cid},
-                    NotExists(),
-                    tag=keys.COLLECTION_NAME_TAG,
-                ),
+                Delete(keys.name_pk(old), keys.NAME_ENTRY, AttrEquals("id", cid)),
+                _name_entry(title, cid),
                 Update(
                     item.pk,
-                    keys.META,
-                    {"name": title, "updated": now},
+                    keys.COLLECTION,
+                    {"name": title, "updated": now, "gsi1sk": title},
                     condition=VersionEquals(item.version),
                     tag=keys.COLLECTION_TAG,
                 ),
@@ -161,14 +146,8 @@ class CollectionOps(ArtifactOps):
                 retry=(keys.COLLECTION_TAG,),
                 refuse={keys.COLLECTION_NAME_TAG: lambda: _taken(title)},
             )
-            return collection_of(
-                Item(
-                    item.pk,
-                    keys.META,
-                    {**item.attrs, "name": title, "updated": now},
-                    item.version + 1,
-                )
-            )
+            renamed = {**item.attrs, "name": title, "updated": now, "gsi1sk": title}
+            return collection_of(Item(item.pk, keys.COLLECTION, renamed, item.version + 1))
 
         return await retrying(attempt, what=f"collection {cid!r}")
 
@@ -188,7 +167,7 @@ class CollectionOps(ArtifactOps):
         deleted = 0
         if cascade:
             await self._mark_deleting(cid)
-            pk = keys.collection_pk(cid)
+            pk = keys.partition(cid)
             while True:
                 page = await self._table.query(pk, KeyRange.prefix(keys.NAME), limit=_PAGE)
                 if not page.items:
@@ -213,8 +192,10 @@ class CollectionOps(ArtifactOps):
                     tag=keys.COLLECTION_TAG,
                 )
             ops: list[Op] = [
-                Delete(item.pk, keys.META, VersionEquals(item.version), tag=keys.COLLECTION_TAG),
-                Delete(keys.COLLECTIONS, keys.name_sk(item.attrs["name"]), AttrEquals("id", cid)),
+                Delete(
+                    item.pk, keys.COLLECTION, VersionEquals(item.version), tag=keys.COLLECTION_TAG
+                ),
+                Delete(keys.name_pk(item.attrs["name"]), keys.NAME_ENTRY, AttrEquals("id", cid)),
             ]
             record = change(
                 ChangeKind.COLLECTION_DELETED,
@@ -237,7 +218,7 @@ class CollectionOps(ArtifactOps):
             with moved_on(keys.COLLECTION_TAG):
                 await self._table.update(
                     item.pk,
-                    keys.META,
+                    keys.COLLECTION,
                     set={"state": DELETING},
                     condition=VersionEquals(item.version),
                     tag=keys.COLLECTION_TAG,
@@ -249,6 +230,17 @@ class CollectionOps(ArtifactOps):
 def _taken(name: str) -> Conflict:
     return Conflict(
         f"a collection named {name!r} already exists",
-        key=(keys.COLLECTIONS, keys.name_sk(name)),
+        key=(keys.name_pk(name), keys.NAME_ENTRY),
+        tag=keys.COLLECTION_NAME_TAG,
+    )
+
+
+def _name_entry(name: str, cid: str) -> Put:
+    """The put that claims ``name`` for collection ``cid`` (refused if it is taken)."""
+    return Put(
+        keys.name_pk(name),
+        keys.NAME_ENTRY,
+        {"id": cid, "name": name},
+        NotExists(),
         tag=keys.COLLECTION_NAME_TAG,
     )

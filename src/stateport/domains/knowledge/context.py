@@ -174,9 +174,10 @@ class ContextOps(Base):
     def _keys_of(self, r: dict[str, Any]) -> list[Key]:
         kind, target = r["kind"], r["target"]
         if kind == ReferenceKind.ARTIFACT:
-            return [(keys.artifact_pk(target), keys.META)]
+            return [(keys.partition(target), keys.ARTIFACT)]
         if kind == ReferenceKind.RELATIONSHIP:
-            return [(keys.relationship_pk(target), keys.REL)]
+            where = keys.relationship_key(target)
+            return [] if where is None else [where]
         if kind == ReferenceKind.RUN:
             return [(self._runs.pk(target), HEAD_SK)]
         return []
@@ -196,7 +197,7 @@ class ContextOps(Base):
             if revision is not None and (target, revision) not in revisions:
                 return f"artifact {target!r} has no revision {revision}"
             return None
-        if kind == ReferenceKind.RELATIONSHIP and items[0] is None:
+        if kind == ReferenceKind.RELATIONSHIP and (not items or items[0] is None):
             return f"relationship {target!r} does not exist (deleted, or never created)"
         if kind == ReferenceKind.RUN and items[0] is None:
             return f"no operation run {target!r}"

@@ -1,41 +1,49 @@
 """Where the knowledge repository keeps its items: the whole layout, in one place.
 
 Every partition key starts with ``knowledge.``, so the repository is exactly
-the partitions under that prefix (a snapshot or copy scoped by prefix takes it
-whole, nothing else); content lives in the blob store, named by digest::
+the partitions under that prefix, and every item of one collection is under
+``knowledge.c#<collection id>``: a snapshot or copy scoped by prefix takes
+the repository, or one collection, whole and nothing else. Content lives in
+the blob store, named by digest. An artifact's id is its collection's id, a
+dot and its own part (``col_….art_…``), and a relationship's id is its
+source's id, a dot and its own part, so each names its partition::
 
-    knowledge.log#changes  / head, e#<seq:20>         the change feed (a Ledger)
-        gsi1/gsi2/gsi3 = changes-of#<entity>, "c"      history of an entity (see below)
-    knowledge.collections  / n#<name>                 unique collection names -> {id}
-    knowledge.col#<C>      / meta                     the collection (+ its artifact count)
-    knowledge.col#<C>      / n#<artifact name>        unique artifact names -> {id}
-    knowledge.art#<A>      / meta                     the artifact at its current revision
-        gsi1 = digest#<sha256>, "<C>#<A>"             query by content digest
-        gsi2 = type#<artifact type>, "<C>#<A>"        query by artifact type
-    knowledge.art#<A>      / r#<rev:10>               revision 1, 2, 3, ... (kept after deletion)
-    knowledge.art#<A>      / m#<key>                  one indexed metadata key
-        gsi1 = meta#<canonical [key, value]>, "<C>#<A>"
-    knowledge.art#<A>      / o#<type>#<C'>#<A'>       relationship A -type-> A' (a copy)
-    knowledge.art#<A>      / i#<type>#<C'>#<A'>       relationship A' -type-> A (a copy)
-    knowledge.rel#<R>      / rel                      the relationship by id
+    knowledge.log#changes   / head, e#<seq:20>        the change feed (a Ledger)
+        gsi1..gsi3 = changes-of#<entity>, "c"         history of an entity (see below)
+    knowledge.cn#<sha256(name):32> / name              a collection name -> {id, name}
+    knowledge.c#<C>         / collection              the collection
+        gsi1 = collections, <name>                    collections by name
+    knowledge.c#<C>         / n#<artifact name>       an artifact name -> {id}
+    knowledge.c#<A>         / artifact                the artifact at its current revision
+        gsi1 = digest#<sha256>, <A>                   query by content digest
+        gsi2 = type#<artifact type>, <A>              query by artifact type
+    knowledge.c#<A>         / r#<rev:10>              a revision it replaced (kept after deletion)
+    knowledge.c#<A>         / m#<key>                 one indexed metadata key
+        gsi1 = meta#<canonical [key, value]>, <A>
+    knowledge.c#<A>         / o#<type>#<A'>           relationship A -type-> A' (a copy)
+    knowledge.c#<A>         / i#<type>#<A'>           relationship A' -type-> A (a copy)
+    knowledge.c#<A>         / rel#<part>              relationship <A>.<part> from A, by id
         gsi1 = rel-type#<type>, "<source>#<target>"   relationships of one type
-    knowledge.run#<U>      / head, e#<seq:20>         an operation run and its steps (a Ledger)
+    knowledge.run#<U>       / head, e#<seq:20>        an operation run and its steps (a Ledger)
         gsi1 = runs, "<created>#<U>"                  runs, newest first
         gsi2 = runs#<status>, "<created>#<U>"         runs in one status, newest first
-    knowledge.run#<U>      / manifest                 the run's manifest
-    knowledge.run#<U>      / out#<A>                  an artifact the run produced
-    knowledge.ctx#<P>      / pkg                      a context package
+    knowledge.run#<U>       / manifest                the run's manifest
+    knowledge.run#<U>       / out#<A>                 an artifact the run produced
+    knowledge.ctx#<P>       / pkg                     a context package
         gsi1 = contexts, "<created>#<P>"              packages, newest first
 
-The secondary-index sort keys of artifacts are ``"<collection id>#<artifact
-id>"`` and so are the relationship copies' sort keys after ``o#<type>#``: every
-stream a query intersects is in that one order, and a collection is a prefix
-of it. Change records of one entity share the index sort key ``"c"``, so the
-index orders them by their own key, which is their sequence number.
+(``<C>`` is a collection id, ``<A>`` an artifact id: ``knowledge.c#<A>`` is
+``knowledge.c#<C>.art_…``.) Artifact ids start with their collection's id, so
+in every stream a query intersects (the digest, type and metadata indexes,
+and the relationship copies after ``o#<type>#``) artifacts come in id order
+and a collection is a prefix. Change records of one entity share the index
+sort key ``"c"``, so the index orders them by their own key, which is their
+sequence number.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final
 
 from ... import _json
@@ -47,21 +55,24 @@ FEED_KIND: Final = "knowledge.log"
 FEED_STREAM: Final = "changes"
 RUN_KIND: Final = "knowledge.run"
 
-COLLECTIONS: Final = "knowledge.collections"
-META: Final = "meta"
+COLLECTION: Final = "collection"
+ARTIFACT: Final = "artifact"
+NAME_ENTRY: Final = "name"
 NAME: Final = "n#"
 REVISION: Final = "r#"
 INDEXED: Final = "m#"
 OUT: Final = "o#"
 IN: Final = "i#"
-REL: Final = "rel"
+REL: Final = "rel#"
 MANIFEST: Final = "manifest"
 OUTPUT: Final = "out#"
 PACKAGE: Final = "pkg"
 
+ALL_COLLECTIONS: Final = "knowledge.collections"
 ALL_RUNS: Final = "knowledge.runs"
 ALL_CONTEXTS: Final = "knowledge.contexts"
 HISTORY_SK: Final = "c"
+_PARTITION: Final = "knowledge.c#"
 
 # operation tags (a Conflict names the one that failed)
 COLLECTION_TAG: Final = "knowledge.collection"
@@ -73,16 +84,39 @@ RUN_TAG: Final = "knowledge.run"
 STEP_TAG: Final = "knowledge.step"
 
 
-def collection_pk(cid: str) -> str:
-    return f"knowledge.col#{cid}"
+def partition(ident: str) -> str:
+    """The partition of a collection or an artifact (an artifact's id starts with
+    its collection's, so one collection's partitions share a prefix)."""
+    return _PARTITION + ident
 
 
-def artifact_pk(aid: str) -> str:
-    return f"knowledge.art#{aid}"
+def id_of(pk: str) -> str:
+    """The collection or artifact id of a partition key from :func:`partition`."""
+    return pk[len(_PARTITION) :]
 
 
-def relationship_pk(rid: str) -> str:
-    return f"knowledge.rel#{rid}"
+def collection_prefix(cid: str) -> str:
+    """The partition-key prefix of everything one collection holds."""
+    return _PARTITION + cid
+
+
+def name_pk(name: str) -> str:
+    """The partition of a collection name (a digest: fixed width, so it is a prefix of
+    no other name's partition)."""
+    return "knowledge.cn#" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
+
+def artifact_id(cid: str, part: str) -> str:
+    return f"{cid}.{part}"
+
+
+def relationship_key(rid: str) -> tuple[str, str] | None:
+    """Where the relationship ``rid`` is kept (its source's partition), or None if
+    ``rid`` cannot be a relationship id."""
+    source, dot, part = rid.rpartition(".")
+    if not dot or not source or not part.startswith("rel_"):
+        return None
+    return partition(source), REL + part
 
 
 def context_pk(pid: str) -> str:
@@ -97,14 +131,9 @@ def revision_sk(revision: int) -> str:
     return f"{REVISION}{revision:010d}"
 
 
-def place(cid: str, aid: str) -> str:
-    """An artifact's position in every query stream: its collection, then its id."""
-    return f"{cid}#{aid}"
-
-
-def edge_sk(direction: str, rel_type: str, cid: str, aid: str) -> str:
+def edge_sk(direction: str, rel_type: str, other: str) -> str:
     """The sort key of a relationship copy: ``o#`` or ``i#``, its type, the other end."""
-    return f"{direction}{rel_type}#{cid}#{aid}"
+    return f"{direction}{rel_type}#{other}"
 
 
 def digest_index(digest: str) -> str:

@@ -8,7 +8,7 @@ chosen by the caller); timestamps are UTC.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -367,8 +367,9 @@ class ContextPackage:
 
 
 def new_id(kind: str) -> str:
-    """A new random id of ``kind`` (``art``, ``col``, ...)."""
-    return f"{kind}_{uuid.uuid4().hex}"
+    """A new random id of ``kind`` (``col``, ``run``, ...): ``<kind>_`` and 64 random
+    bits in hex (artifacts and relationships prefix theirs with their parent's id)."""
+    return f"{kind}_{secrets.token_hex(8)}"
 
 
 def check_id(value: Any, what: str) -> str:

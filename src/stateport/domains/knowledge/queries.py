@@ -1,7 +1,7 @@
 """Queries over artifacts by type, content digest, metadata and relationship.
 
-Each filter is one sorted stream of artifact positions ``"<collection
-id>#<artifact id>"`` (see :mod:`.keys`): the digest and type indexes of
+Each filter is one sorted stream of artifact ids (which start with their
+collection's id; see :mod:`.keys`): the digest and type indexes of
 artifact records, the metadata index entries, and an artifact's relationship
 copies of one type. A query with several filters intersects their streams by
 leapfrogging (each stream seeks the largest position any other one reached),
@@ -54,7 +54,7 @@ class _Stream:
         self._pk = pk
         self._index = index
         self._prefix = prefix  # before the position in the sort key (edges: "o#<type>#")
-        self._scope = scope  # every position starts with it ("<collection>#" or "")
+        self._scope = scope  # every position starts with it ("<collection id>." or "")
         self._buffer: deque[str] = deque()
         self._exhausted_from: str | None = None  # positions >= this are all buffered
 
@@ -137,12 +137,12 @@ class QueryOps(Base):
         * ``collection_id`` — only in this collection (not a filter on its own:
           use :meth:`list_artifacts`).
 
-        Results are ordered by collection id, then artifact id; a page may hold
+        Results are ordered by artifact id (so by collection first); a page may hold
         fewer than ``limit`` artifacts only when it is the last. Pass the cursor
         back with the same filters for the next page.
         """
         want = check_limit(limit)
-        scope = "" if collection_id is None else check_id(collection_id, "collection_id") + "#"
+        scope = "" if collection_id is None else check_id(collection_id, "collection_id") + "."
         streams: list[_Stream] = []
         shape: list[Any] = [scope]
         table = self._table
@@ -155,7 +155,7 @@ class QueryOps(Base):
             if way is Direction.BOTH:
                 raise ValidationError("direction must be 'out' or 'in' in a query")
             side = keys.OUT if way is Direction.OUT else keys.IN
-            streams.append(_Stream(table, keys.artifact_pk(other), None, f"{side}{kind}#", scope))
+            streams.append(_Stream(table, keys.partition(other), None, f"{side}{kind}#", scope))
             shape += ["related", other, kind, side]
         elif rel_type is not None:
             raise ValidationError("rel_type needs related_to (list_relationships lists by type)")
@@ -198,9 +198,9 @@ class QueryOps(Base):
             positions, done = await _intersect(streams, low, want - len(out))
             if not positions:
                 break
-            items = await self._live_artifacts(p.partition("#")[2] for p in positions)
+            items = await self._live_artifacts(positions)
             for position in positions:
-                item = items.get(position.partition("#")[2])
+                item = items.get(position)
                 if item is not None and _matches(item, artifact_type, wanted_digest, equal):
                     out.append(artifact_of(item))
             last = positions[-1]
@@ -239,6 +239,6 @@ def _decode(cursor: Any, fingerprint: str) -> str:
         fp, position = obj["f"], obj["p"]
     except (ValueError, KeyError, TypeError, binascii.Error) as e:
         raise bad from e
-    if fp != fingerprint or type(position) is not str or "#" not in position:
+    if fp != fingerprint or type(position) is not str or not position:
         raise bad
     return position

@@ -46,8 +46,16 @@ _PER_RELATIONSHIP: Final = 4  # ops to delete one: its record, its two copies, i
 def _edge_sk(direction: str, a: dict[str, Any]) -> str:
     """The key of a relationship's copy at its source (``o#``) or target (``i#``)."""
     if direction == keys.OUT:
-        return keys.edge_sk(keys.OUT, a["type"], a["target_collection"], a["target"])
-    return keys.edge_sk(keys.IN, a["type"], a["source_collection"], a["source"])
+        return keys.edge_sk(keys.OUT, a["type"], a["target"])
+    return keys.edge_sk(keys.IN, a["type"], a["source"])
+
+
+def _record_key(rid: str) -> tuple[str, str]:
+    """Where relationship ``rid`` is kept; :class:`NotFound` if it cannot be an id of one."""
+    key = keys.relationship_key(rid)
+    if key is None:
+        raise NotFound(f"no relationship {rid!r}")
+    return key
 
 
 class RelationshipOps(Base):
@@ -73,7 +81,8 @@ class RelationshipOps(Base):
         kind = check_type_name(rel_type, "rel_type")
         meta = check_metadata(metadata, "metadata", portable=self._portable)
         who = check_actor(actor)
-        rid = new_id("rel")
+        rid = keys.artifact_id(src, new_id("rel"))  # kept in its source's partition
+        record_pk, record_sk = _record_key(rid)
 
         async def attempt() -> Relationship:
             found = await self._live_artifacts([src, tgt])
@@ -86,7 +95,6 @@ class RelationshipOps(Base):
                 "source": src,
                 "source_collection": found[src].attrs["collection"],
                 "target": tgt,
-                "target_collection": found[tgt].attrs["collection"],
                 "type": kind,
                 "metadata": meta,
                 "created": now,
@@ -99,18 +107,18 @@ class RelationshipOps(Base):
             }
             ops: list[Op] = [
                 Put(
-                    keys.artifact_pk(src),
+                    keys.partition(src),
                     _edge_sk(keys.OUT, attrs),
                     attrs,
                     NotExists(),
                     tag=keys.EDGE_TAG,
                 ),
-                Put(keys.artifact_pk(tgt), _edge_sk(keys.IN, attrs), attrs, NotExists()),
-                Put(keys.relationship_pk(rid), keys.REL, record, NotExists()),
+                Put(keys.partition(tgt), _edge_sk(keys.IN, attrs), attrs, NotExists()),
+                Put(record_pk, record_sk, record, NotExists()),
                 *(
                     Check(
                         found[a].pk,
-                        keys.META,
+                        keys.ARTIFACT,
                         VersionEquals(found[a].version),
                         tag=keys.ARTIFACT_TAG,
                     )
@@ -145,7 +153,7 @@ class RelationshipOps(Base):
     async def get_relationship(self, relationship_id: str) -> Relationship:
         """The relationship; :class:`NotFound` if there is none (or it was deleted)."""
         rid = check_id(relationship_id, "relationship_id")
-        item = await self._table.get(keys.relationship_pk(rid), keys.REL)
+        item = await self._table.get(*_record_key(rid))
         if item is None:
             raise NotFound(f"no relationship {rid!r}")
         return relationship_of(item.attrs)
@@ -156,7 +164,7 @@ class RelationshipOps(Base):
         who = check_actor(actor)
 
         async def attempt() -> None:
-            item = await self._table.get(keys.relationship_pk(rid), keys.REL)
+            item = await self._table.get(*_record_key(rid))
             if item is None:
                 raise NotFound(f"no relationship {rid!r}")
             await self._unlink([item.attrs], who)
@@ -251,7 +259,7 @@ class RelationshipOps(Base):
         for prefix, other in sides:
             for start in [prefix] if types is None else [f"{prefix}{t}#" for t in types]:
                 key_range = KeyRange.prefix(start)
-                async for item in self._table.query_all(keys.artifact_pk(aid), key_range):
+                async for item in self._table.query_all(keys.partition(aid), key_range):
                     if item.attrs["id"] not in seen:  # a self-relationship is on both sides
                         seen.add(item.attrs["id"])
                         out.append((relationship_of(item.attrs), item.attrs[other]))
@@ -270,7 +278,7 @@ class RelationshipOps(Base):
             rels: dict[str, dict[str, Any]] = {}
             for prefix in (keys.OUT, keys.IN):
                 page = await self._table.query(
-                    keys.artifact_pk(aid), KeyRange.prefix(prefix), limit=batch
+                    keys.partition(aid), KeyRange.prefix(prefix), limit=batch
                 )
                 for item in page.items:
                     if len(rels) < batch:
@@ -289,12 +297,12 @@ class RelationshipOps(Base):
         now = self._now()
         for r in rels:
             src, tgt = r["source"], r["target"]
-            ops.append(Delete(keys.relationship_pk(r["id"]), keys.REL, Exists(), tag=keys.EDGE_TAG))
+            ops.append(Delete(*_record_key(r["id"]), Exists(), tag=keys.EDGE_TAG))
             ops.append(
-                Delete(keys.artifact_pk(src), _edge_sk(keys.OUT, r), Exists(), tag=keys.EDGE_TAG)
+                Delete(keys.partition(src), _edge_sk(keys.OUT, r), Exists(), tag=keys.EDGE_TAG)
             )
             ops.append(
-                Delete(keys.artifact_pk(tgt), _edge_sk(keys.IN, r), Exists(), tag=keys.EDGE_TAG)
+                Delete(keys.partition(tgt), _edge_sk(keys.IN, r), Exists(), tag=keys.EDGE_TAG)
             )
             records.append(
                 change(
@@ -312,7 +320,7 @@ class RelationshipOps(Base):
 
     async def _has_relationships(self, aid: str) -> bool:
         """Whether relationships point from or to ``aid``."""
-        pk = keys.artifact_pk(aid)
+        pk = keys.partition(aid)
         for prefix in (keys.OUT, keys.IN):
             if (await self._table.query(pk, KeyRange.prefix(prefix), limit=1)).items:
                 return True
