@@ -1,9 +1,11 @@
 """The records of the knowledge repository, and the checks of what callers pass in.
 
 Every record is a frozen dataclass of plain values (str, int, datetime, dicts of
-JSON): nothing of the engine reaches a caller. Ids are assigned by the store
-(``col_…``, ``art_…``, ``rel_…``, ``ctx_…``; an operation run's id may be
-chosen by the caller); timestamps are UTC.
+JSON): nothing of the engine reaches a caller. Ids are assigned by the store:
+``col_…`` for a collection, ``col_….art_…`` for an artifact (its collection's
+id first), ``col_….art_….rel_…`` for a relationship (its source's id first),
+``ctx_…``, and ``run_…`` unless the caller chooses an operation run's id.
+Timestamps are UTC.
 """
 
 from __future__ import annotations

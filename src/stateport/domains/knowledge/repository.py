@@ -28,8 +28,8 @@ class KnowledgeRepository(CollectionOps, QueryOps, WorkflowOps, ContextOps):
     * relationships — :meth:`create_relationship`, :meth:`get_relationship`,
       :meth:`delete_relationship`, :meth:`list_relationships`, :meth:`traverse`;
     * queries — :meth:`query_artifacts` (type, digest, metadata, relationship);
-    * change records — :meth:`list_changes`, :meth:`entity_changes`,
-      :meth:`watch_changes`;
+    * change records — :meth:`list_changes`, :meth:`last_change`,
+      :meth:`entity_changes`, :meth:`watch_changes`;
     * workflow state — :meth:`create_run`, :meth:`get_run`, :meth:`list_runs`,
       :meth:`set_run_status`, :meth:`add_step`, :meth:`set_step_status`,
       :meth:`list_steps`, :meth:`save_manifest`, :meth:`get_manifest`,
