@@ -99,6 +99,31 @@ def test_writer_waits_for_a_lock_held_shorter_than_the_busy_timeout(tmp_path: Pa
         holder.close()
 
 
+def test_a_first_open_waits_for_a_writer_before_switching_to_wal(tmp_path: Path) -> None:
+    """A new file in rollback mode whose write lock is held: switching it to WAL
+    needs that lock, and SQLite refuses at once (SQLITE_BUSY, busy timeout or not,
+    as waiting could deadlock). The open tries again until the lock is released."""
+    path = tmp_path / "s.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+
+    async def main() -> None:
+        timer.start()
+        async with stateport.open(url_of(path, busy_timeout="5000")) as sp:
+            await sp.table.put("p", "s", {"v": 1})
+        assert not holder.in_transaction  # it waited for the writer
+
+    try:
+        asyncio.run(main())
+    finally:
+        timer.join()
+        holder.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_writer_gets_unavailable_after_the_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     url = url_of(path, busy_timeout="200")

@@ -24,12 +24,13 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import ConfigError
+from ..._retry import Backoff, Retry, retrying
+from ...errors import ConfigError, Unavailable
 from ...migrations import pending, schema_status
 from ...ports.engine import AppliedMigration, Engine, SchemaStatus
 from ...url import StoreURL
 from .._blobs import choose_blobs
-from ._executor import Executor
+from ._executor import Executor, is_busy
 from .blob import SqliteBlobPort
 from .schema import LEDGER_DDL, MIGRATIONS
 from .table import SqliteTablePort
@@ -136,6 +137,11 @@ class SqliteEngine(Engine):
             await self._x.aclose()
 
 
+def _first_open_backoff(busy_timeout_ms: int) -> Backoff:
+    """Retries of a first open that found the new file locked: about the busy timeout."""
+    return Backoff(tries=max(3, busy_timeout_ms // 25), immediate=1, base=0.001, cap=0.05)
+
+
 def _path_of(url: StoreURL) -> str:
     if url.netloc == ":memory:" and url.path in ("", "/"):
         return ":memory:"
@@ -178,7 +184,20 @@ async def open_sqlite(url: StoreURL) -> SqliteEngine:
             blobs=blobs,
         )
 
-    engine = await asyncio.to_thread(connect)
+    async def attempt() -> SqliteEngine:
+        try:
+            return await asyncio.to_thread(connect)
+        except Unavailable as e:
+            if is_busy(e.__cause__):  # a new file switched to WAL by another opener
+                raise Retry("the new database was being set up by another connection") from None
+            raise
+
+    engine = await retrying(
+        attempt,
+        what=f"SQLite database {path}",
+        backoff=_first_open_backoff(busy_timeout_ms),
+        exhausted=Unavailable,
+    )
     try:
         await engine._bootstrap()
     except BaseException:

@@ -71,22 +71,35 @@ def translate(e: sqlite3.Error, where: str) -> StateportError:
     return EngineError(f"{where}: {e}")
 
 
-def connect(path: str, *, busy_timeout_ms: int, synchronous: str, where: str) -> sqlite3.Connection:
-    """A connection with stateport's pragmas (WAL, foreign keys, ...)."""
+def connect(
+    path: str, *, busy_timeout_ms: int, synchronous: str, where: str, switch_to_wal: bool = True
+) -> sqlite3.Connection:
+    """A connection with stateport's pragmas (WAL, foreign keys, ...).
+
+    ``switch_to_wal``: put the file in WAL mode (which then stays, for every later
+    connection). On a new file opened by several connections at once, SQLite may
+    refuse the switch with ``SQLITE_BUSY`` at once, without waiting for the busy
+    timeout (to avoid a deadlock between the switchers); the caller retries.
+    """
+    conn = None
     try:
         conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, cached_statements=256
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        if path != ":memory:":
+        if path != ":memory:" and switch_to_wal:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise ConfigError(f"{where}: cannot switch the database to WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
-    except sqlite3.Error as e:
-        raise translate(e, where) from e
+    except BaseException as e:
+        if conn is not None:
+            conn.close()
+        if isinstance(e, sqlite3.Error):
+            raise translate(e, where) from e
+        raise
 
 
 def _transaction(conn: sqlite3.Connection, work: Work[T], write: bool, single: bool) -> T:
@@ -103,7 +116,8 @@ def _transaction(conn: sqlite3.Connection, work: Work[T], write: bool, single: b
         raise
 
 
-def _is_busy(e: sqlite3.Error) -> bool:
+def is_busy(e: BaseException | None) -> bool:
+    """``e`` is SQLite reporting the database locked."""
     code = getattr(e, "sqlite_errorcode", None)
     return isinstance(code, int) and (code & 0xFF) in _BUSY
 
@@ -130,10 +144,24 @@ class Executor:
             self._inline_lock = threading.Lock()
             self._worker_lock = self._inline_lock
         else:
-            self._inline_conn = connect(
-                path, busy_timeout_ms=0, synchronous=synchronous, where=where
-            )
-            self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            inline = None
+            try:  # the worker's connection has switched the file to WAL already
+                inline = connect(
+                    path,
+                    busy_timeout_ms=0,
+                    synchronous=synchronous,
+                    where=where,
+                    switch_to_wal=False,
+                )
+                inline.execute("PRAGMA wal_autocheckpoint = 0")
+            except BaseException as e:
+                for conn in (inline, self._worker_conn):
+                    if conn is not None:
+                        conn.close()
+                if isinstance(e, sqlite3.Error):
+                    raise translate(e, where) from e
+                raise
+            self._inline_conn = inline
             self._inline_lock = threading.Lock()
             self._worker_lock = threading.Lock()
         self._memory = memory
@@ -184,7 +212,7 @@ class Executor:
         try:
             return _transaction(self._inline_conn, work, write, single)
         except sqlite3.Error as e:
-            if _is_busy(e) and not self._memory:
+            if is_busy(e) and not self._memory:
                 raise _Busy from e
             raise translate(e, self._where) from e
 
