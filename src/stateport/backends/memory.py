@@ -4,7 +4,9 @@ It behaves like the real engines, not like a convenient fake: values are stored
 as their canonical JSON (a caller mutating a dict after ``put`` changes nothing
 stored), the same limits apply in portable mode, the same errors are raised,
 and transactions are atomic under a lock, so it is safe to share between
-threads and event loops. Nothing survives the process.
+threads and event loops. Once closed, every call raises
+:class:`~stateport.errors.Unavailable`, as a real engine's does. Nothing
+survives the process.
 
 URL parameters: ``portable`` (default true), ``blobs`` (see :mod:`._blobs`).
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from .. import _json
 from ..digest import ContentDigest
+from ..errors import Unavailable
 from ..ports.blob import CHUNK_SIZE, BlobPort, Upload
 from ..ports.engine import AppliedMigration, Engine, SchemaStatus
 from ..ports.table import (
@@ -36,6 +39,10 @@ from ._blobs import choose_blobs
 __all__ = ["MemoryBlobPort", "MemoryEngine", "MemoryTablePort", "open_memory"]
 
 _Row = tuple[str, int]  # (canonical JSON of the attributes, version)
+
+
+def _closed() -> Unavailable:
+    return Unavailable("the memory store is closed")
 
 
 class _Sorted:
@@ -70,6 +77,7 @@ class MemoryTablePort(TablePort):
         # index name -> index pk -> sorted (index sk, pk, sk); value: None
         self._ix: dict[str, dict[str, _Sorted]] = {ix.name: {} for ix in self.indexes}
         self._ix_keys: dict[tuple[str, str], tuple[tuple[str, str] | None, ...]] = {}
+        self.closed = False
 
     def _current(self, pk: str, sk: str) -> Item | None:
         part = self._parts.get(pk)
@@ -79,10 +87,14 @@ class MemoryTablePort(TablePort):
         return Item(pk, sk, _json.decode(row[0]), row[1])
 
     async def _read(self, keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        if self.closed:
+            raise _closed()
         with self._lock:
             return [self._current(pk, sk) for pk, sk in keys]
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
+        if self.closed:
+            raise _closed()
         with self._lock:
             outcomes = [
                 resolve(self, i, op, self._current(op.pk, op.sk)) for i, op in enumerate(ops)
@@ -121,6 +133,8 @@ class MemoryTablePort(TablePort):
                 self._ix[ix.name][ik[0]].remove((ik[1], *key))
 
     async def _query(self, query: Query) -> list[Item]:
+        if self.closed:
+            raise _closed()
         with self._lock:
             if query.index is None:
                 found = self._parts.get(query.pk)
@@ -156,8 +170,12 @@ class MemoryTablePort(TablePort):
                 out.append(item)
             return out
 
+    async def _watch_started(self, pk: str) -> None:
+        if self.closed:
+            raise _closed()
+
     async def aclose(self) -> None:
-        return None
+        self.closed = True
 
 
 def _first(position: tuple[str, ...]) -> str:
@@ -186,15 +204,22 @@ class MemoryBlobPort(BlobPort):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blobs: dict[ContentDigest, bytes] = {}
+        self.closed = False
 
     async def _store(self, digest: ContentDigest, data: bytes) -> None:
+        if self.closed:
+            raise _closed()
         with self._lock:
             self._blobs.setdefault(digest, data)
 
     async def _begin(self) -> Upload:
+        if self.closed:
+            raise _closed()
         return _MemoryUpload(self)
 
     async def _load(self, digest: ContentDigest) -> bytes | None:
+        if self.closed:
+            raise _closed()
         with self._lock:
             return self._blobs.get(digest)
 
@@ -210,10 +235,14 @@ class MemoryBlobPort(BlobPort):
         return len(data), chunks()
 
     async def _contains(self, digest: ContentDigest) -> bool:
+        if self.closed:
+            raise _closed()
         with self._lock:
             return digest in self._blobs
 
     async def _delete(self, digest: ContentDigest) -> None:
+        if self.closed:
+            raise _closed()
         with self._lock:
             self._blobs.pop(digest, None)
 
@@ -221,17 +250,21 @@ class MemoryBlobPort(BlobPort):
         return "memory"
 
     async def _list(self, after: ContentDigest | None, limit: int) -> list[ContentDigest]:
+        if self.closed:
+            raise _closed()
         with self._lock:
             ordered = sorted(self._blobs)
         start = 0 if after is None else bisect.bisect_right(ordered, after)
         return ordered[start : start + limit]
 
     async def aclose(self) -> None:
-        return None
+        self.closed = True
 
 
 class MemoryEngine(Engine):
     """Both ports in memory; the schema is always current."""
+
+    table: MemoryTablePort
 
     def __init__(self, *, portable: bool = True, blobs: str | None = None) -> None:
         self.table = MemoryTablePort(portable=portable)
@@ -239,9 +272,12 @@ class MemoryEngine(Engine):
         self._portable = portable
 
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:
+        await self.schema_version()  # refuses a closed store
         return []
 
     async def schema_version(self) -> SchemaStatus:
+        if self.table.closed:
+            raise _closed()
         return SchemaStatus(0, 0, ())
 
     def describe(self) -> dict[str, Any]:
