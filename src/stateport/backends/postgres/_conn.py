@@ -40,11 +40,11 @@ from ..._retry import Backoff, Retry, retrying
 from ...errors import (
     ConfigError,
     Conflict,
-    EngineError,
     StateportError,
     Unavailable,
     ValidationError,
 )
+from .._errors import ErrorMap, Rule
 
 T = TypeVar("T")
 
@@ -80,48 +80,86 @@ def is_connection_error(e: BaseException) -> bool:
     return state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
+def _states(*states: str, prefix: str | None = None) -> Callable[[BaseException], bool]:
+    """A matcher of server errors by SQLSTATE (exact codes, or a class prefix)."""
+
+    def matches(e: BaseException) -> bool:
+        state = sqlstate(e)
+        return state in states or (prefix is not None and state.startswith(prefix))
+
+    return matches
+
+
+ERRORS = ErrorMap(
+    "asyncpg",
+    [
+        Rule(
+            "credentials",
+            _states(prefix="28"),
+            ConfigError,
+            "{where}: the server refused the credentials ({detail}): "
+            "check the user and password in the URL (or PGPASSWORD / ~/.pgpass)",
+        ),
+        Rule(
+            "no-database",
+            _states("3D000"),
+            ConfigError,
+            "{where}: {detail}: create the database (createdb) or fix its name in the URL",
+        ),
+        Rule(
+            "cancelled",
+            _states("57014"),
+            Unavailable,
+            "{where}: the statement was cancelled ({detail}): it ran past the "
+            "statement_timeout set in the URL, or was cancelled by an administrator",
+        ),
+        Rule(
+            "no-connection-to-spare",
+            _states("53300", "53400"),
+            Unavailable,
+            "{where}: the server has no connection to spare ({detail}): lower pool_max "
+            "of the stores sharing it, or raise the server's max_connections",
+        ),
+        Rule(
+            "lock-timeout",
+            _states("55P03"),
+            Unavailable,
+            "{where}: a lock could not be taken in time ({detail})",
+        ),
+        Rule(
+            "connection",
+            is_connection_error,
+            Unavailable,
+            "{where} is unreachable or dropped the connection: {detail}",
+        ),
+        Rule(
+            "nul-character",
+            _states("22021", "22P05"),
+            ValidationError,
+            "PostgreSQL cannot store this text ({detail}): "
+            "keys and attribute values must not contain NUL characters",
+        ),
+        Rule(
+            "schema-missing",
+            _states("42P01", "3F000"),
+            ConfigError,
+            "{where}: the stateport schema is missing or incomplete ({detail}): "
+            "run  stateport db migrate --url <url>",
+        ),
+        Rule(
+            "collision",
+            _states(*RETRYABLE),
+            Conflict,
+            "{where}: the transaction kept colliding with concurrent ones ({detail})",
+        ),
+    ],
+)
+"""How every driver error reaches a caller (tested row by row by the engine suite)."""
+
+
 def translate(e: BaseException, where: str) -> StateportError:
     """The stateport error for a driver error (to be raised ``from e``)."""
-    if isinstance(e, StateportError):
-        return e
-    state = sqlstate(e)
-    detail = str(e).strip() or type(e).__name__
-    if state.startswith("28"):
-        return ConfigError(
-            f"{where}: the server refused the credentials ({detail}): "
-            "check the user and password in the URL (or PGPASSWORD / ~/.pgpass)"
-        )
-    if state == "3D000":
-        return ConfigError(
-            f"{where}: {detail}: create the database (createdb) or fix its name in the URL"
-        )
-    if state == "57014":
-        return Unavailable(
-            f"{where}: the statement was cancelled ({detail}): it ran past the "
-            "statement_timeout set in the URL, or was cancelled by an administrator"
-        )
-    if state in ("53300", "53400"):
-        return Unavailable(
-            f"{where}: the server has no connection to spare ({detail}): lower pool_max "
-            "of the stores sharing it, or raise the server's max_connections"
-        )
-    if state == "55P03":
-        return Unavailable(f"{where}: a lock could not be taken in time ({detail})")
-    if is_connection_error(e):
-        return Unavailable(f"{where} is unreachable or dropped the connection: {detail}")
-    if state in ("22021", "22P05"):
-        return ValidationError(
-            f"PostgreSQL cannot store this text ({detail}): "
-            "keys and attribute values must not contain NUL characters"
-        )
-    if state in ("42P01", "3F000"):
-        return ConfigError(
-            f"{where}: the stateport schema is missing or incomplete ({detail}): "
-            "run  stateport db migrate --url <url>"
-        )
-    if state in RETRYABLE:
-        return Conflict(f"{where}: the transaction kept colliding with concurrent ones ({detail})")
-    return EngineError(f"{where}: {type(e).__name__}: {detail}")
+    return ERRORS.translate(e, where)
 
 
 class Home:

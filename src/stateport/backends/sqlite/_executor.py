@@ -33,6 +33,7 @@ from ...errors import (
     StateportError,
     Unavailable,
 )
+from .._errors import ErrorMap, Rule
 from .._worker import Worker
 
 T = TypeVar("T")
@@ -51,24 +52,59 @@ class _Busy(Exception):
     """The inline attempt found the database locked."""
 
 
+def _codes(*codes: int) -> Callable[[BaseException], bool]:
+    """A matcher of SQLite errors by primary result code."""
+
+    def matches(e: BaseException) -> bool:
+        code = getattr(e, "sqlite_errorcode", None)
+        return isinstance(code, int) and (code & 0xFF) in codes
+
+    return matches
+
+
+ERRORS = ErrorMap(
+    "sqlite3",
+    [
+        Rule(
+            "busy",
+            _codes(*_BUSY),
+            Unavailable,
+            "{where}: the database stayed locked by another writer past the busy timeout "
+            "(raise busy_timeout in the URL, or retry)",
+        ),
+        Rule(
+            "not-a-database",
+            _codes(sqlite3.SQLITE_NOTADB),
+            ConfigError,
+            "{where}: the file is not a SQLite database: {detail}",
+        ),
+        Rule(
+            "corrupt",
+            _codes(sqlite3.SQLITE_CORRUPT),
+            IntegrityError,
+            "{where}: the database file is damaged: {detail}",
+        ),
+        Rule(
+            "cannot-open",
+            _codes(sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY),
+            ConfigError,
+            "{where}: cannot open or write the database file: {detail}",
+        ),
+        Rule(
+            "disk-full",
+            _codes(sqlite3.SQLITE_FULL),
+            EngineError,
+            "{where}: the disk is full: {detail}",
+        ),
+    ],
+    fallback="{where}: {detail}",
+)
+"""How every ``sqlite3`` error reaches a caller (tested row by row by the engine suite)."""
+
+
 def translate(e: sqlite3.Error, where: str) -> StateportError:
-    """The stateport error for a driver error."""
-    code = getattr(e, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary in _BUSY:
-        return Unavailable(
-            f"{where}: the database stayed locked by another writer past the busy timeout "
-            "(raise busy_timeout in the URL, or retry)"
-        )
-    if primary == sqlite3.SQLITE_NOTADB:
-        return ConfigError(f"{where}: the file is not a SQLite database: {e}")
-    if primary == sqlite3.SQLITE_CORRUPT:
-        return IntegrityError(f"{where}: the database file is damaged: {e}")
-    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY):
-        return ConfigError(f"{where}: cannot open or write the database file: {e}")
-    if primary == sqlite3.SQLITE_FULL:
-        return EngineError(f"{where}: the disk is full: {e}")
-    return EngineError(f"{where}: {e}")
+    """The stateport error for a driver error (to be raised ``from e``)."""
+    return ERRORS.translate(e, where)
 
 
 def connect(
