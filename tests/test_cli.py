@@ -141,6 +141,7 @@ def test_db_on_a_fresh_database(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "from:" in out and "--url" in out
     assert "engine:" in out and "sqlite" in out
     assert "schema:" in out and "version 2 of 2" in out
+    assert "capabilities:" in out and "migrations, multi-process, persistent" in out
     assert "max item bytes:" in out and "409600" in out
     assert "gsi1 (gsi1pk, gsi1sk)" in out
 

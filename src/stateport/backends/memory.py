@@ -22,7 +22,7 @@ from .. import _json
 from ..digest import ContentDigest
 from ..errors import Unavailable
 from ..ports.blob import CHUNK_SIZE, BlobPort, Upload
-from ..ports.engine import AppliedMigration, Engine, SchemaStatus
+from ..ports.engine import AppliedMigration, Capability, Engine, SchemaStatus
 from ..ports.table import (
     DEFAULT_INDEXES,
     UNLIMITED,
@@ -262,8 +262,13 @@ class MemoryBlobPort(BlobPort):
 
 
 class MemoryEngine(Engine):
-    """Both ports in memory; the schema is always current."""
+    """Both ports in memory; the schema is always current.
 
+    No capability: nothing survives closing, another process cannot see it, and
+    there is no schema to migrate.
+    """
+
+    capabilities: frozenset[Capability] = frozenset()
     table: MemoryTablePort
 
     def __init__(self, *, portable: bool = True, blobs: str | None = None) -> None:

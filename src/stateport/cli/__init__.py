@@ -6,7 +6,7 @@
     ├── db
     │   ├── migrate [--stop-before N]   apply pending schema migrations
     │   ├── version                     schema version and applied migrations
-    │   └── info                        URL, engine, schema, table capabilities
+    │   └── info                        URL, engine, capabilities, schema, table limits
     ├── blobs
     │   ├── put FILE...                 store files (- for stdin), print digests
     │   ├── get DIGEST [-o FILE]        write a blob to stdout or a file

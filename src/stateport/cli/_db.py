@@ -65,11 +65,11 @@ def register(
         common,
         "info",
         _info,
-        help="describe the store: URL, engine, schema, table capabilities",
+        help="describe the store: URL, engine, capabilities, schema, table limits",
         description=(
-            "Describe the store: its URL and where the URL came from, the engine "
-            "and its settings, the schema version, and the capabilities and "
-            "limits of the table. Applies nothing."
+            "Describe the store: its URL and where the URL came from, the engine, "
+            "its settings and capabilities, the schema version, and the limits "
+            "and indexes of the table. Applies nothing."
         ),
     )
 
@@ -143,8 +143,6 @@ def _table_facts(table: TablePort) -> list[tuple[str, str]]:
         ("max pk bytes", _limit(limits.max_pk_bytes)),
         ("max sk bytes", _limit(limits.max_sk_bytes)),
         ("indexes", ", ".join(f"{ix.name} ({ix.pk_attr}, {ix.sk_attr})" for ix in table.indexes)),
-        ("search", _yes_no(caps.search)),
-        ("change feed", _yes_no(caps.change_feed)),
     ]
 
 
@@ -166,12 +164,14 @@ async def _info(args: argparse.Namespace) -> int:
     try:
         async with engine_at(url, create=False) as engine:
             facts = engine.describe()
+            offers = sorted(c.label for c in engine.capabilities)
             status = await engine.schema_version()
             table = _table_facts(engine.table)
     except StateportError:
         _print_pairs(store)  # where the store would be, then the error
         raise
     store += [(k.replace("_", " "), _show(v)) for k, v in facts.items() if k != "url"]
+    store.append(("capabilities", ", ".join(offers) or "none"))
     store.append(("schema", _status_line(status).removeprefix("schema ")))
     _print_pairs(store)
     print("table:")

@@ -1,7 +1,7 @@
 """The two engine ports every backend implements, and the engine that owns them."""
 
 from .blob import BlobPort, BlobReader, ChunkedUpload, Upload
-from .engine import AppliedMigration, Engine, SchemaStatus
+from .engine import AppliedMigration, Capability, Engine, SchemaStatus
 from .table import (
     DEFAULT_INDEXES,
     DYNAMODB_LIMITS,
@@ -32,6 +32,7 @@ __all__ = [
     "BlobPort",
     "BlobReader",
     "Capabilities",
+    "Capability",
     "Check",
     "ChunkedUpload",
     "Condition",

@@ -2,10 +2,13 @@
 
 An engine also answers for its schema: :meth:`Engine.migrate` applies the
 pending migrations, :meth:`Engine.schema_version` reports where it stands.
+What it offers beyond the ports' guarantees, it declares as
+:class:`Capability` values in :attr:`Engine.capabilities`.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +16,27 @@ from typing import Any
 from .blob import BlobPort
 from .table import TablePort
 
-__all__ = ["AppliedMigration", "Engine", "SchemaStatus"]
+__all__ = ["AppliedMigration", "Capability", "Engine", "SchemaStatus"]
+
+
+class Capability(enum.Enum):
+    """What an engine may offer beyond the guarantees every engine keeps.
+
+    An engine lists the ones it has in :attr:`Engine.capabilities`; the
+    conformance suite runs the tests of a capability only on engines that
+    declare it, and skips them elsewhere with the capability's description as
+    the reason. Every member is declared by some engine and read by some test
+    or command: a flag nobody reads is not added here.
+    """
+
+    PERSISTENT = "what is written survives closing the store: its URL opens the same data again"
+    MULTI_PROCESS = "several processes can open the same store at once"
+    MIGRATIONS = "the schema is versioned and migrated in recorded steps"
+
+    @property
+    def label(self) -> str:
+        """The name as ``stateport db info`` shows it (``multi-process``)."""
+        return self.name.lower().replace("_", "-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +66,14 @@ class Engine(ABC):
 
     table: TablePort
     blobs: BlobPort
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> frozenset[Capability]:
+        """What this engine offers beyond the ports' guarantees (see :class:`Capability`).
+
+        Declared by every engine, even when empty, so none is left out by mistake.
+        """
 
     @abstractmethod
     async def migrate(self, *, stop_before: int | None = None) -> list[AppliedMigration]:

@@ -119,12 +119,15 @@ def _tightest(a: Limits, b: Limits) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a table engine offers. Conformance tests skip on what it lacks."""
+    """A table's limits, and whether DynamoDB's are enforced (``portable``).
+
+    What an engine offers beyond the port's guarantees (persistence, several
+    processes, ...) is declared separately, as
+    :class:`~stateport.ports.engine.Capability` values on the engine.
+    """
 
     limits: Limits
     portable: bool
-    search: bool = False
-    change_feed: bool = False
 
     @property
     def max_item_bytes(self) -> int | None:
@@ -472,11 +475,9 @@ class TablePort(ABC):
         limits: Limits,
         portable: bool,
         indexes: Sequence[IndexSpec] = DEFAULT_INDEXES,
-        search: bool = False,
-        change_feed: bool = False,
     ) -> None:
         effective = _tightest(limits, DYNAMODB_LIMITS) if portable else limits
-        self.capabilities = Capabilities(effective, portable, search, change_feed)
+        self.capabilities = Capabilities(effective, portable)
         self.indexes: tuple[IndexSpec, ...] = tuple(indexes)
         self._index_by_name = {ix.name: ix for ix in self.indexes}
         self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))

@@ -41,7 +41,7 @@ import asyncpg  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from ...errors import ConfigError, StateportError
 from ...migrations import pending, schema_status
-from ...ports.engine import AppliedMigration, Engine, SchemaStatus
+from ...ports.engine import AppliedMigration, Capability, Engine, SchemaStatus
 from ...url import StoreURL, redact
 from .._blobs import choose_blobs
 from ._conn import Connection, Database, Home, Pool, translate
@@ -59,6 +59,9 @@ class PostgresEngine(Engine):
     """A schema of a PostgreSQL database holding the table and, by default, blobs."""
 
     table: PostgresTablePort
+    capabilities = frozenset(
+        {Capability.MIGRATIONS, Capability.PERSISTENT, Capability.MULTI_PROCESS}
+    )
 
     def __init__(
         self,

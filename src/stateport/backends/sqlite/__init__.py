@@ -27,7 +27,7 @@ from typing import Any
 from ..._retry import Backoff, Retry, retrying
 from ...errors import ConfigError, Unavailable
 from ...migrations import pending, schema_status
-from ...ports.engine import AppliedMigration, Engine, SchemaStatus
+from ...ports.engine import AppliedMigration, Capability, Engine, SchemaStatus
 from ...url import StoreURL
 from .._blobs import choose_blobs
 from ._executor import Executor, is_busy
@@ -78,6 +78,12 @@ class SqliteEngine(Engine):
         except BaseException:
             self._x.close_now()
             raise
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        if self.path == ":memory:":  # one connection's private database
+            return frozenset({Capability.MIGRATIONS})
+        return frozenset({Capability.MIGRATIONS, Capability.PERSISTENT, Capability.MULTI_PROCESS})
 
     async def _bootstrap(self) -> None:
         """Create the migration ledger if missing; refuse a schema from the future."""
