@@ -211,6 +211,11 @@ class Executor:
             "stateport-sqlite", closed=lambda: Unavailable(f"{where}: the store is closed")
         )
 
+    def ensure_open(self) -> None:
+        """Raise :class:`Unavailable` once the store is closed."""
+        if self._worker.closed:
+            raise Unavailable(f"{self._where}: the store is closed")
+
     # ---- running ---------------------------------------------------------
 
     async def run(
@@ -228,7 +233,7 @@ class Executor:
         its rows), which SQLite then runs as its own transaction: no BEGIN/COMMIT.
         ``size`` estimates the bytes a write stores (it paces checkpoints).
         """
-        if self._worker.closed:
+        if self._worker.closed:  # ensure_open(), inline on the hot path
             raise Unavailable(f"{self._where}: the store is closed")
         inline = inline and (not write or (self.inline_writes and not self._checkpointing))
         if inline and self._inline_lock.acquire(False):

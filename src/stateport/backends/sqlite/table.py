@@ -261,5 +261,8 @@ class SqliteTablePort(TablePort):
 
         return await self._x.run(work, write=False, single=True)
 
+    async def _watch_started(self, pk: str) -> None:
+        self._x.ensure_open()  # writes wake watches in this process: nothing to start
+
     async def aclose(self) -> None:
         return None  # the executor belongs to the engine
