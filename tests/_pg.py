@@ -1,9 +1,8 @@
-"""Helpers of the PostgreSQL tests: finding the server, fresh schemas, workers.
+"""Helpers of the PostgreSQL tests: finding the server, fresh schemas, raw SQL.
 
 The server is ``STATEPORT_TEST_POSTGRES_URL`` or, by default,
 ``postgresql://postgres@127.0.0.1:5432/postgres``. Every schema a test run
 creates starts with :data:`RUN` and is dropped at the end of the run.
-Functions here are importable by spawned child processes.
 """
 
 from __future__ import annotations
@@ -14,10 +13,6 @@ import os
 import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
-
-import stateport
-from stateport import AttrEquals, Check, Conflict, Exists, KeyRange, NotExists, Put
-from stateport.primitives.ledger import entry_sk
 
 BASE_URL = os.environ.get(
     "STATEPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -99,46 +94,3 @@ async def sql(query: str, *args: Any) -> list[Any]:
         return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
-
-
-# ------------------------------------------------------------------ the ledger pattern
-
-
-async def append(table: Any, stream: str, attrs: dict[str, Any]) -> int:
-    """Append one entry as the ledger does; retry on Conflict until it lands. Returns its seq."""
-    pk = f"log#{stream}"
-    while True:
-        last = (await table.query(pk, KeyRange.prefix("e#"), descending=True, limit=1)).items
-        seq = 1 if not last else int(last[0].sk[2:]) + 1
-        ops: list[Any] = [Check(pk, "head", AttrEquals("open", True))]
-        if seq > 1:
-            ops.append(Check(pk, entry_sk(seq - 1), Exists()))
-        ops.append(Put(pk, entry_sk(seq), attrs, NotExists()))
-        try:
-            await table.transact(ops)
-        except Conflict as e:
-            if e.op_index == 0:
-                raise  # the head is closed
-            continue
-        return seq
-
-
-def ledger_worker(store_url: str, stream: str, worker: int, times: int) -> None:
-    """A child process: append ``times`` entries to ``stream`` with its own pool."""
-
-    async def main() -> None:
-        async with stateport.open(store_url) as sp:
-            for i in range(times):
-                await append(sp.table, stream, {"worker": worker, "i": i})
-
-    asyncio.run(main())
-
-
-def open_worker(store_url: str) -> None:
-    """A child process: open the store (migrating it) and write one item."""
-
-    async def main() -> None:
-        async with stateport.open(store_url) as sp:
-            await sp.table.put("opened", str(os.getpid()), {})
-
-    asyncio.run(main())

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+# the conformance kit's asserts explain their failures as the tests' own do
+pytest.register_assert_rewrite("stateport.testing")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cwd(

@@ -1,4 +1,6 @@
-"""PostgreSQL: the whole conformance suite on a real server, and what is specific to it.
+"""PostgreSQL: the whole conformance kit on a real server, and its own mechanics
+(URLs, pools, guarded statements, LISTEN/NOTIFY, timeouts, dropped connections,
+server restarts).
 
 The server comes from ``STATEPORT_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``). When none answers, these
@@ -10,23 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from _pg import (  # tests/ is on sys.path
     BASE_URL,
-    append,
     drop_run_schemas,
-    ledger_worker,
-    open_worker,
     raw_connect,
     schema_of,
     server_problem,
@@ -41,7 +38,7 @@ from stateport import (
     AttrEquals,
     ConfigError,
     Conflict,
-    KeyRange,
+    EngineError,
     Put,
     StateportError,
     Unavailable,
@@ -50,10 +47,11 @@ from stateport import (
     VersionEquals,
 )
 from stateport.backends import open_engine
-from stateport.ports import BlobPort, TablePort
+from stateport.ports import Engine
 from stateport.primitives.ledger import entry_sk
-from stateport.testing import BlobPortConformance, TablePortConformance, table_of
-from stateport.testing.store import StoreConformance
+from stateport.testing import DriverErrors, StoreConformance, conformance_classes
+from stateport.testing.ledger import append
+from stateport.testing.model import GUARD_VALUES as KIT_GUARD_VALUES
 
 
 @pytest.fixture(scope="module")
@@ -93,61 +91,94 @@ def _flag(portable: bool) -> str:
 # ---------------------------------------------------------------- the conformance suite
 
 
-@needs_pg
-class TestPostgresTable(TablePortConformance):
-    def open_table(self, *, portable: bool = True) -> AbstractAsyncContextManager[TablePort]:
-        return table_of(url(portable=_flag(portable)))
+def _driver_error_cases() -> list[tuple[BaseException, type[StateportError]]]:
+    """Driver errors for every row of the PostgreSQL table (the server's SQLSTATEs,
+    raised by asyncpg as one class per state, and lost connections)."""
+    import asyncpg.exceptions as pg
 
-    def shared_url(self) -> str:
+    return [
+        (pg.InvalidPasswordError("password authentication failed"), ConfigError),
+        (pg.InvalidAuthorizationSpecificationError('role "x" does not exist'), ConfigError),
+        (pg.InvalidCatalogNameError('database "x" does not exist'), ConfigError),
+        (pg.QueryCanceledError("canceling statement due to statement timeout"), Unavailable),
+        (pg.TooManyConnectionsError("too many clients already"), Unavailable),
+        (pg.ConfigurationLimitExceededError("limit exceeded"), Unavailable),
+        (pg.LockNotAvailableError("could not obtain lock"), Unavailable),
+        (ConnectionRefusedError(111, "Connection refused"), Unavailable),
+        (TimeoutError(), Unavailable),
+        (pg.ConnectionDoesNotExistError("connection was closed in the middle"), Unavailable),
+        (pg.AdminShutdownError("terminating connection"), Unavailable),
+        (pg.CannotConnectNowError("the database system is starting up"), Unavailable),
+        (pg.InterfaceError("connection is closed"), Unavailable),
+        (pg.CharacterNotInRepertoireError("invalid byte sequence"), ValidationError),
+        (pg.UntranslatableCharacterError("unsupported Unicode escape"), ValidationError),
+        (pg.UndefinedTableError('relation "sp_items" does not exist'), ConfigError),
+        (pg.InvalidSchemaNameError('schema "x" does not exist'), ConfigError),
+        (pg.SerializationError("could not serialize access"), Conflict),
+        (pg.DeadlockDetectedError("deadlock detected"), Conflict),
+        (pg.DiskFullError("could not extend file"), EngineError),
+        (pg.UniqueViolationError("duplicate key value"), EngineError),
+    ]
+
+
+@needs_pg
+class _Postgres:
+    """A fresh schema of the test server for each store, and what the engine suite
+    asks of PostgreSQL."""
+
+    def store_url(self) -> str:
         return url()
 
+    def _schema(self, engine: Engine) -> str:
+        from stateport.backends.postgres import PostgresEngine  # needs the driver
 
-@asynccontextmanager
-async def blobs_of(store_url: str) -> AsyncIterator[BlobPort]:
-    async with stateport.open(store_url) as sp:
-        yield sp.blobs
+        assert isinstance(engine, PostgresEngine)
+        return engine.schema
 
+    async def catalogue(self, engine: Engine) -> object:
+        return await _layout(self._schema(engine))
 
-@needs_pg
-class TestPostgresBlobs(BlobPortConformance):
-    def open_blobs(self) -> AbstractAsyncContextManager[BlobPort]:
-        return blobs_of(url())
+    async def record_unknown_migration(self, engine: Engine, version: int) -> None:
+        await sql(
+            f'INSERT INTO "{self._schema(engine)}".sp_migrations VALUES ($1, $2, $3)',
+            version,
+            "from a newer stateport",
+            "2099-01-01",
+        )
 
+    def driver_errors(self) -> DriverErrors | None:
+        from stateport.backends.postgres._conn import ERRORS
 
-@needs_pg
-class _PostgresStore:
-    """The hooks of every domain conformance class, on a fresh schema each."""
+        return DriverErrors(ERRORS, _driver_error_cases())
 
-    def open_store(self) -> AbstractAsyncContextManager[stateport.Stateport]:
-        return stateport.open(url())
+    async def drop_item_table(self, engine: Engine) -> None:
+        await sql(f'DROP TABLE "{self._schema(engine)}".sp_items CASCADE')
 
-    def shared_url(self) -> str | None:
-        return url()
-
-
-def _domain_classes() -> list[tuple[str, type]]:
-    if StoreConformance is None:
-        return []
-    found = []
-    for name in stateport.testing.__all__:
-        obj = getattr(stateport.testing, name, None)
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, StoreConformance)
-            and obj is not StoreConformance
-        ):
-            found.append((name, obj))
-    return found
-
-
-# Every domain suite exported by stateport.testing runs here unchanged, including
-# ones added after this file was written.
-for _name, _base in _domain_classes():
-    _test_name = "TestPostgres" + _name.removesuffix("Conformance")
-    globals()[_test_name] = type(_test_name, (_PostgresStore, _base), {"__module__": __name__})
+    async def check_consistency(self, engine: Engine) -> None:
+        """Every index of the store is valid, and no connection of it was left
+        inside a transaction."""
+        schema = self._schema(engine)
+        invalid = await sql(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND NOT (i.indisvalid AND i.indisready)",
+            schema,
+        )
+        assert invalid == []
+        stuck = await sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
+            "AND state LIKE 'idle in transaction%'",
+            f"stateport/{schema}",
+        )
+        assert stuck == []
 
 
-def test_every_domain_suite_gets_a_postgres_class() -> None:
+# TestPostgresTablePort, TestPostgresEngine, TestPostgresRunLedger, ...: every suite
+# of the kit, including suites added after this file was written
+globals().update(conformance_classes("Postgres", _Postgres))
+
+
+def test_every_suite_gets_a_postgres_class() -> None:
     """Found the other way round: every StoreConformance subclass defined in any
     module of stateport.testing (exported or not) has its PostgreSQL class."""
     import importlib
@@ -160,7 +191,7 @@ def test_every_domain_suite_gets_a_postgres_class() -> None:
     suites = [
         s for s in StoreConformance.__subclasses__() if s.__module__.startswith(package.__name__)
     ]
-    assert len(suites) >= 5
+    assert len(suites) >= 10
     for suite in suites:
         assert "TestPostgres" + suite.__name__.removesuffix("Conformance") in globals(), suite
 
@@ -255,21 +286,6 @@ def test_nul_characters_are_a_validation_error_and_nothing_is_written() -> None:
     asyncio.run(main())
 
 
-@needs_pg
-def test_no_driver_exception_escapes() -> None:
-    store_url = url()
-
-    async def main() -> None:
-        async with stateport.open(store_url, migrate=False) as sp:
-            with pytest.raises(StateportError) as info:
-                await sp.table.put("p", "s", {})
-            assert type(info.value.__cause__).__module__.startswith("asyncpg")
-
-    asyncio.run(_open_close(store_url))
-    asyncio.run(sql(f'DROP TABLE "{schema_of(store_url)}".sp_items CASCADE'))
-    asyncio.run(main())
-
-
 # ---------------------------------------------------------------- migrations
 
 
@@ -289,80 +305,6 @@ async def _layout(schema: str) -> list[tuple[Any, ...]]:
 
 
 @needs_pg
-def test_fresh_install_equals_stepwise_upgrade() -> None:
-    from stateport.backends.postgres.schema import MIGRATIONS
-
-    one, steps = url(), url()
-
-    async def main() -> None:
-        async with stateport.open(one):
-            pass
-        for stop in range(2, MIGRATIONS[-1].version + 2):
-            engine = await open_engine(steps)
-            try:
-                await engine.migrate(stop_before=stop)
-                assert (await engine.schema_version()).current == stop - 1
-            finally:
-                await engine.aclose()
-        assert await _layout(schema_of(one)) == await _layout(schema_of(steps))
-        assert len(await _layout(schema_of(one))) > 10
-
-    asyncio.run(main())
-
-
-@needs_pg
-def test_cli_migrate_and_version() -> None:
-    store_url = url()
-    env = {**os.environ, "STATEPORT_URL": ""}
-    cli = [sys.executable, "-m", "stateport", "db"]
-    version = subprocess.run(
-        [*cli, "version", "--url", store_url], capture_output=True, text=True, env=env
-    )
-    assert version.returncode != 0 and "db migrate" in version.stderr
-    migrate = subprocess.run(
-        [*cli, "migrate", "--url", store_url], capture_output=True, text=True, env=env
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    version = subprocess.run(
-        [*cli, "version", "--url", store_url], capture_output=True, text=True, env=env
-    )
-    assert version.returncode == 0, version.stderr
-    from stateport.backends.postgres.schema import MIGRATIONS  # needs the driver: imported here
-
-    latest = MIGRATIONS[-1].version
-    assert f"schema version {latest} of {latest} (up to date)" in version.stdout
-
-
-@needs_pg
-def test_schema_from_a_newer_stateport_is_refused() -> None:
-    store_url = url()
-    asyncio.run(_open_close(store_url))
-    asyncio.run(
-        sql(
-            f'INSERT INTO "{schema_of(store_url)}".sp_migrations VALUES (999, $1, $2)',
-            "future",
-            "2099-01-01",
-        )
-    )
-    with pytest.raises(ConfigError, match="upgrade stateport"):
-        asyncio.run(_open_close(store_url))
-
-
-@needs_pg
-def test_concurrent_first_opens_migrate_once() -> None:
-    store_url = url()
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=open_worker, args=(store_url,)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * 4
-    rows = asyncio.run(sql(f'SELECT version FROM "{schema_of(store_url)}".sp_migrations'))
-    assert sorted(r[0] for r in rows) == [1, 2]
-
-
-@needs_pg
 def test_stores_in_one_database_do_not_collide() -> None:
     a, b = url(), url()
 
@@ -377,180 +319,10 @@ def test_stores_in_one_database_do_not_collide() -> None:
     asyncio.run(main())
 
 
-# ---------------------------------------------------------------- the ledger pattern
-
-
-@needs_pg
-def test_ledger_appends_from_several_processes_lose_and_duplicate_nothing() -> None:
-    store_url = url()
-    processes, times = 4, 25
-
-    async def create() -> None:
-        async with stateport.open(store_url) as sp:
-            await sp.table.put("log#s", "head", {"open": True})
-
-    asyncio.run(create())
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=ledger_worker, args=(store_url, "s", w, times)) for w in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    assert [p.exitcode for p in procs] == [0] * processes
-
-    async def check() -> None:
-        async with stateport.open(store_url) as sp:
-            rows = [i async for i in sp.table.query_all("log#s", KeyRange.prefix("e#"))]
-            assert [r.sk for r in rows] == [entry_sk(n) for n in range(1, processes * times + 1)]
-            assert sorted((r.attrs["worker"], r.attrs["i"]) for r in rows) == sorted(
-                (w, i) for w in range(processes) for i in range(times)
-            )
-
-    asyncio.run(check())
-
-
-@needs_pg
-def test_concurrent_writers_of_one_entry_exactly_one_wins() -> None:
-    async def main() -> None:
-        async with stateport.open(url(pool_max=12)) as sp:
-            await sp.table.put("log#s", "head", {"open": True})
-            await sp.table.put("log#s", entry_sk(1), {})
-
-            async def attempt(i: int) -> bool:
-                try:
-                    await sp.table.transact(
-                        [
-                            stateport.Check("log#s", "head", AttrEquals("open", True)),
-                            stateport.Check("log#s", entry_sk(1), stateport.Exists()),
-                            Put("log#s", entry_sk(2), {"by": i}, condition=stateport.NotExists()),
-                        ]
-                    )
-                except Conflict as e:
-                    assert e.op_index == 2 and e.key == ("log#s", entry_sk(2))
-                    return False
-                return True
-
-            wins = await asyncio.gather(*(attempt(i) for i in range(12)))
-            assert sum(wins) == 1
-
-    asyncio.run(main())
-
-
-@needs_pg
-def test_no_entry_commits_after_the_head_is_closed() -> None:
-    async def round(sp: stateport.Stateport, stream: str) -> None:
-        pk = f"log#{stream}"
-        await sp.table.put(pk, "head", {"open": True})
-
-        async def appender(w: int) -> int:
-            n = 0
-            while True:
-                try:
-                    await append(sp.table, stream, {"w": w})
-                except Conflict:
-                    return n
-                n += 1
-
-        tasks = [asyncio.create_task(appender(w)) for w in range(6)]
-        await asyncio.sleep(0.15)
-        while True:  # close with a version guard, as the run ledger does
-            head = await sp.table.get(pk, "head")
-            assert head is not None
-            try:
-                await sp.table.update(
-                    pk, "head", set={"open": False}, condition=VersionEquals(head.version)
-                )
-                break
-            except Conflict:
-                continue
-        after_close = len((await sp.table.query(pk, KeyRange.prefix("e#"))).items)
-        appended = sum(await asyncio.gather(*tasks))
-        final = (await sp.table.query(pk, KeyRange.prefix("e#"))).items
-        assert len(final) == after_close == appended > 0
-        assert [i.sk for i in final] == [entry_sk(n) for n in range(1, len(final) + 1)]
-
-    async def main() -> None:
-        async with stateport.open(url(pool_max=8)) as sp:
-            for stream in range(8):
-                await round(sp, f"s{stream}")
-
-    asyncio.run(main())
-
-
-@needs_pg
-def test_tailing_reader_never_skips_an_entry() -> None:
-    async def main() -> None:
-        async with stateport.open(url(pool_max=8)) as sp:
-            await sp.table.put("log#s", "head", {"open": True})
-            total = 120
-
-            async def writer(w: int) -> None:
-                for _ in range(total // 4):
-                    await append(sp.table, "s", {"w": w})
-
-            seen: list[int] = []
-
-            async def reader() -> None:
-                cursor = entry_sk(0)
-                while len(seen) < total:
-                    page = await sp.table.query("log#s", KeyRange.between(cursor + "\x01", "e#~"))
-                    for item in page.items:
-                        seen.append(int(item.sk[2:]))
-                        cursor = item.sk
-                    await asyncio.sleep(0)
-
-            await asyncio.wait_for(
-                asyncio.gather(reader(), *(writer(w) for w in range(4))), timeout=120
-            )
-            assert seen == list(range(1, total + 1))
-
-    asyncio.run(main())
-
-
 # ---------------------------------------------------------------- guarded inserts
 
-# Values that JSON text, jsonb, SQL and Python each compare in their own way:
-# 1 == 1.0 but True is not 1 and "1" is not 1; None is not absent; containers
-# compare by value; an integer and a float of 2**53 or more are equal in Python
-# when the float's binary value is the integer, but their JSON texts differ;
-# jsonb refuses text with NUL.
-GUARD_VALUES: list[Any] = [
-    0,
-    1,
-    1.0,
-    -0.0,
-    2.5,
-    0.1,
-    1e-7,
-    True,
-    False,
-    None,
-    "",
-    "1",
-    "x",
-    "é\u2603",
-    "a\x00b",
-    2**53 - 1,
-    float(2**53 - 1),
-    2**53,
-    float(2**53),
-    2**60,
-    float(2**60),
-    1e300,
-    10**30,
-    [],
-    {},
-    [1],
-    [1.0],
-    [True],
-    [2**60],
-    [float(2**60)],
-    {"k": 1},
-    {"k": 1.0},
-    {"k": [None]},
-]
+# the kit's values, and text with NUL, which only jsonb refuses
+GUARD_VALUES: list[Any] = [*KIT_GUARD_VALUES, "a\x00b"]
 _ABSENT = object()
 
 
@@ -1044,14 +816,6 @@ def test_deadlock_with_another_client_is_retried() -> None:
             assert a is not None and b is not None and a.attrs["n"] == b.attrs["n"] == 1
 
     asyncio.run(main())
-
-
-@needs_pg
-def test_sync_facade_and_threads_share_one_store() -> None:
-    with stateport.sync.open(url()) as sp:
-        sp.table.put("p", "s", {"n": 1})
-        item = sp.table.get("p", "s")
-        assert item.attrs == {"n": 1}
 
 
 @needs_pg

@@ -1,4 +1,10 @@
-"""SQLite specifics: files, processes, locks, migrations, tampering."""
+"""SQLite mechanics: files and paths, pragmas, locks and the busy timeout, the WAL
+and its checkpoints, tampering with the file, abandoned uploads.
+
+What every engine must do (migrations, reopening, closing, driver errors,
+several processes) is in the conformance kit, run on SQLite by
+tests/test_conformance.py.
+"""
 
 from __future__ import annotations
 
@@ -12,41 +18,11 @@ import pytest
 
 import stateport
 from stateport import ConfigError, IntegrityError, Unavailable
-from stateport.backends import open_engine
-from stateport.backends.sqlite.schema import MIGRATIONS
 
 
 def url_of(path: Path, **params: str) -> str:
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return f"sqlite:///{path}" + (f"?{query}" if query else "")
-
-
-def schema_of(path: Path) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(path) as conn:
-        return sorted(
-            conn.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-        )
-
-
-def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
-    url = url_of(tmp_path / "s.db")
-
-    async def write() -> str:
-        async with stateport.open(url) as sp:
-            await sp.items.put({"pk": "p", "sk": "a", "v": 1})
-            await sp.table.put("p", "b", {"gsi1pk": "g", "gsi1sk": "x"})
-            return (await sp.blobs.put(b"kept")).as_str()
-
-    async def read(digest: str) -> None:
-        async with stateport.open(url) as sp:
-            assert await sp.items.get("p", "a") == {"pk": "p", "sk": "a", "v": 1}
-            assert [i.sk for i in await sp.table.query("g", index="gsi1")] == ["b"]
-            assert await sp.blobs.get(digest) == b"kept"
-
-    digest = asyncio.run(write())
-    asyncio.run(read(digest))
 
 
 def test_relative_path_and_missing_directories_are_created(tmp_path: Path) -> None:
@@ -223,87 +199,6 @@ def test_a_failing_checkpoint_does_not_hold_writes(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-# ---------------------------------------------------------------- migrations
-
-
-def test_fresh_install_equals_stepwise_upgrade(tmp_path: Path) -> None:
-    fresh, stepwise = tmp_path / "fresh.db", tmp_path / "stepwise.db"
-
-    async def main() -> None:
-        engine = await open_engine(url_of(fresh))
-        try:
-            assert [m.version for m in await engine.migrate()] == [m.version for m in MIGRATIONS]
-        finally:
-            await engine.aclose()
-        for m in MIGRATIONS:
-            engine = await open_engine(url_of(stepwise))
-            try:
-                applied = await engine.migrate(stop_before=m.version + 1)
-                assert [a.version for a in applied] == [m.version]
-                assert (await engine.schema_version()).current == m.version
-            finally:
-                await engine.aclose()
-
-    asyncio.run(main())
-    assert schema_of(fresh) == schema_of(stepwise)
-
-
-def test_migrate_is_idempotent_and_recorded(tmp_path: Path) -> None:
-    async def main() -> None:
-        async with stateport.open(url_of(tmp_path / "s.db")) as sp:
-            assert await sp.migrate() == []
-            status = await sp.schema_version()
-            assert status.current == status.latest == MIGRATIONS[-1].version
-            assert [a.name for a in status.applied] == [m.name for m in MIGRATIONS]
-            assert status.pending == 0
-
-    asyncio.run(main())
-
-
-def test_pending_migrations_refused_without_migrate(tmp_path: Path) -> None:
-    url = url_of(tmp_path / "s.db")
-
-    async def main() -> None:
-        engine = await open_engine(url)
-        await engine.migrate(stop_before=2)
-        await engine.aclose()
-        with pytest.raises(ConfigError, match="stateport db migrate"):
-            await stateport.open(url, migrate=False)
-        async with stateport.open(url) as sp:  # migrates
-            assert (await sp.schema_version()).pending == 0
-
-    asyncio.run(main())
-
-
-def test_database_from_a_newer_stateport_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    asyncio.run(_touch(url_of(path)))
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO sp_migrations VALUES (999, 'future', '2030-01-01')")
-    with pytest.raises(ConfigError, match="newer than this stateport"):
-        asyncio.run(_touch(url_of(path)))
-
-
-def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
-    url = url_of(tmp_path / "s.db")
-    errors: list[BaseException] = []
-
-    def opener() -> None:
-        try:
-            asyncio.run(_touch(url))
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=opener) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        assert conn.execute("SELECT count(*) FROM sp_migrations").fetchone()[0] == len(MIGRATIONS)
-
-
 # ---------------------------------------------------------------- bad files
 
 
@@ -335,32 +230,6 @@ def test_tampered_blob_chunk_is_detected(tmp_path: Path) -> None:
     asyncio.run(read())
 
 
-def test_no_driver_exception_escapes(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    asyncio.run(_touch(url_of(path)))
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE sp_items")
-
-    async def main() -> None:
-        async with stateport.open(url_of(path), migrate=False) as sp:
-            with pytest.raises(stateport.StateportError) as info:
-                await sp.table.put("p", "s", {})
-            assert isinstance(info.value.__cause__, sqlite3.Error)
-
-    asyncio.run(main())
-
-
-def test_closed_store_refuses_calls(tmp_path: Path) -> None:
-    async def main() -> None:
-        sp = await stateport.open(url_of(tmp_path / "s.db"))
-        await sp.aclose()
-        await sp.aclose()  # idempotent
-        with pytest.raises(Unavailable, match="closed"):
-            await sp.table.get("p", "s")
-
-    asyncio.run(main())
-
-
 def test_abandoned_uploads_are_invisible_and_swept(tmp_path: Path) -> None:
     from datetime import timedelta
 
@@ -382,79 +251,3 @@ def test_abandoned_uploads_are_invisible_and_swept(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM sp_blob_chunks").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM sp_blobs").fetchone()[0] == 0
-
-
-# ---------------------------------------------------------------- several processes
-
-
-def _transfer_worker(url: str, seed: int, transfers: int) -> None:
-    import random
-
-    from stateport import Conflict, Update, VersionEquals
-
-    rng = random.Random(seed)
-
-    async def main() -> None:
-        async with stateport.open(url) as sp:
-            done = 0
-            while done < transfers:
-                a, b = rng.sample(range(5), 2)
-                src, dst = await sp.table.batch_get([("bank", f"acct{a}"), ("bank", f"acct{b}")])
-                assert src is not None and dst is not None
-                amount = rng.randint(1, 5)
-                try:
-                    await sp.table.transact(
-                        [
-                            Update(
-                                "bank",
-                                src.sk,
-                                {"balance": src.attrs["balance"] - amount},
-                                condition=VersionEquals(src.version),
-                            ),
-                            Update(
-                                "bank",
-                                dst.sk,
-                                {"balance": dst.attrs["balance"] + amount},
-                                condition=VersionEquals(dst.version),
-                            ),
-                        ]
-                    )
-                except Conflict:
-                    continue
-                done += 1
-                await sp.blobs.put(f"receipt {seed} {done}".encode())
-
-    asyncio.run(main())
-
-
-def test_transfers_from_several_processes_keep_the_total(tmp_path: Path) -> None:
-    """Atomic two-item transactions from 4 processes: money is neither made nor lost."""
-    import multiprocessing
-
-    path = tmp_path / "bank.db"
-    url = url_of(path)
-
-    async def setup() -> None:
-        async with stateport.open(url) as sp:
-            for i in range(5):
-                await sp.table.put("bank", f"acct{i}", {"balance": 1000})
-
-    asyncio.run(setup())
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_transfer_worker, args=(url, seed, 60)) for seed in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    assert [p.exitcode for p in procs] == [0] * 4
-
-    async def check() -> None:
-        async with stateport.open(url) as sp:
-            accounts = [i async for i in sp.table.query_all("bank")]
-            assert sum(a.attrs["balance"] for a in accounts) == 5000
-            assert sum(a.version - 1 for a in accounts) == 2 * 4 * 60  # every transfer counted
-            assert len([d async for d in sp.blobs]) == 4 * 60
-
-    asyncio.run(check())
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -44,11 +44,25 @@ class Stateport:
     ``await sp.aclose()`` or by leaving ``async with``.
     """
 
+    # Every store is declared here, by name and class: stateport.sync gives each
+    # a blocking twin, and the conformance kit calls each of its methods.
+    url: str
+    engine: Engine
+    table: TablePort
+    blobs: BlobPort
+    items: ItemStore
+    cas: CasStore
+    runs: RunLedger
+    releases: ReleaseRegistry
+    council: CouncilRepository
+    work: WorkStore
+    knowledge: KnowledgeRepository
+
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
-        self.table: TablePort = engine.table
-        self.blobs: BlobPort = engine.blobs
+        self.table = engine.table
+        self.blobs = engine.blobs
         self.items = ItemStore(engine.table)
         self.cas = CasStore(engine.blobs)
         self.runs = RunLedger(engine.table)

@@ -4,7 +4,9 @@ Each scheme maps to an import string ``"module:function"``; the function takes
 a parsed :class:`~stateport.url.StoreURL` and returns an opened
 :class:`~stateport.ports.Engine`. A backend whose driver is an optional extra
 names that extra, so a missing driver gives the ``pip install`` that fixes it.
-Third parties add schemes with :func:`register_backend`.
+Third parties add schemes with :func:`register_backend`, and translate their
+driver's errors with an :class:`ErrorMap` of :class:`Rule` rows, which the
+conformance kit tests row by row.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..ports.engine import Engine
 from ..url import StoreURL, parse_url, redact
+from ._errors import ErrorMap, Rule
 
-__all__ = ["BackendEntry", "open_engine", "register_backend", "registered_schemes"]
+__all__ = [
+    "BackendEntry",
+    "ErrorMap",
+    "Rule",
+    "open_engine",
+    "register_backend",
+    "registered_schemes",
+]
 
 
 @dataclass(frozen=True, slots=True)

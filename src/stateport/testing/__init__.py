@@ -1,28 +1,35 @@
 """The conformance suite, shipped with the package so any backend can prove itself.
 
-Subclass the classes here in a pytest module and implement their one factory
-hook; every test becomes an ordinary pytest item run against your engine::
+Every class here runs through whole stores opened by URL, so one hook serves
+them all: :meth:`StoreConformance.store_url`, a URL naming a fresh, empty store
+on each call. The engine suite adds a few abstract hooks about the engine's
+own life (:class:`EngineConformance`). :func:`conformance_classes` builds one
+pytest class per suite for an engine, so a backend's test module is::
 
-    from contextlib import asynccontextmanager
-    from stateport.testing import TablePortConformance, table_of
+    from stateport.testing import conformance_classes
 
-    class TestMyTable(TablePortConformance):
-        def open_table(self, *, portable=True):
-            return table_of(f"mydb://test?portable={str(portable).lower()}")
+    class MyEngine:
+        def store_url(self) -> str: ...
+        # and the hooks of EngineConformance: catalogue, record_unknown_migration,
+        # driver_errors, drop_item_table, check_consistency
 
-The domain ports (runs, releases, CAS, council, work tracking, knowledge, ...) are tested through a
-whole store: subclass e.g. :class:`RunLedgerConformance` and implement
-:meth:`StoreConformance.open_store` (and ``shared_url`` for the multi-process
-tests). No async pytest plugin is needed. Tests that need a capability the
-engine lacks skip with the reason.
+    globals().update(conformance_classes("MyEngine", MyEngine))
+
+Tests that need a capability the engine does not declare
+(:class:`~stateport.ports.Capability`) skip with the reason. No async pytest
+plugin is needed.
 """
 
 from .blob import BlobPortConformance
 from .council import CouncilRepositoryConformance
+from .engine import DriverErrors, EngineConformance
 from .knowledge import KnowledgeRepositoryConformance
+from .ledger import LedgerPatternConformance
+from .model import TableModelConformance
 from .releases import CasStoreConformance, ReleaseRegistryConformance
 from .runs import RunLedgerConformance
 from .store import StoreConformance
+from .suites import conformance_classes, suites
 from .table import TablePortConformance, increment, table_of
 from .toolkit import ToolkitConformance
 from .work import WorkStoreConformance
@@ -31,13 +38,19 @@ __all__ = [
     "BlobPortConformance",
     "CasStoreConformance",
     "CouncilRepositoryConformance",
+    "DriverErrors",
+    "EngineConformance",
     "KnowledgeRepositoryConformance",
+    "LedgerPatternConformance",
     "ReleaseRegistryConformance",
     "RunLedgerConformance",
     "StoreConformance",
+    "TableModelConformance",
     "TablePortConformance",
     "ToolkitConformance",
     "WorkStoreConformance",
+    "conformance_classes",
     "increment",
+    "suites",
     "table_of",
 ]

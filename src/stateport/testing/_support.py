@@ -1,12 +1,19 @@
-"""Helpers of the conformance suite: running async test bodies under plain pytest."""
+"""Helpers of the conformance suite: async test bodies under plain pytest,
+capability requirements, URLs, threads and processes."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import multiprocessing.context
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from ..ports.engine import Capability
 
 C = TypeVar("C")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def async_test(fn: Callable[[C], Coroutine[Any, Any, None]]) -> Callable[[C], None]:
@@ -15,14 +22,33 @@ def async_test(fn: Callable[[C], Coroutine[Any, Any, None]]) -> Callable[[C], No
     The suite needs no async pytest plugin, so any project can run it.
     """
 
+    @functools.wraps(fn)
     def test(self: C) -> None:
         asyncio.run(fn(self))
 
-    test.__name__ = fn.__name__
-    test.__qualname__ = fn.__qualname__
-    test.__doc__ = fn.__doc__
-    test.__module__ = fn.__module__
     return test
+
+
+def needs(*capabilities: Capability) -> Callable[[F], F]:
+    """Mark a test as needing ``capabilities`` of the engine: on an engine that
+    does not declare them, it skips with their description as the reason."""
+
+    def mark(fn: F) -> F:
+        fn.__dict__["stateport_needs"] = (*needed_capabilities(fn), *capabilities)
+        return fn
+
+    return mark
+
+
+def needed_capabilities(fn: object) -> tuple[Capability, ...]:
+    """What :func:`needs` recorded on ``fn``."""
+    found: tuple[Capability, ...] = getattr(fn, "stateport_needs", ())
+    return found
+
+
+def with_params(url: str, **params: str) -> str:
+    """``url`` with query parameters added (``portable=false``, ...)."""
+    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 async def in_threads(work: Callable[[int], Coroutine[Any, Any, Any]], threads: int) -> list[Any]:
@@ -56,12 +82,25 @@ async def in_threads(work: Callable[[int], Coroutine[Any, Any, Any]], threads: i
     return results
 
 
-def in_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
-    """Run ``target(*a)`` for each ``a`` in ``args``, each in a fresh (spawned)
-    process, all at once; fail unless every one exits cleanly within two minutes."""
+def processes() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
+    """Where the suite starts worker processes: a fork server that has imported
+    stateport (a new process costs a fork, not an interpreter start and the
+    imports), or fresh interpreters where there is none (Windows). Never a fork of
+    the test process itself, whose threads may hold locks."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["stateport", "stateport.testing"])
+    return ctx
+
+
+def in_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+    """Run ``target(*a)`` for each ``a`` in ``args``, each in a new process (see
+    :func:`processes`), all at once; fail unless every one exits cleanly within two
+    minutes."""
+    ctx = processes()
     procs = [ctx.Process(target=target, args=a) for a in args]
     for p in procs:
         p.start()

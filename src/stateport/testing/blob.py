@@ -1,7 +1,8 @@
-"""Conformance tests for the blob port.
+"""Conformance tests for the blob port (``sp.blobs``).
 
 Subclass :class:`BlobPortConformance` and implement
-:meth:`~BlobPortConformance.open_blobs`; every test runs as a pytest item.
+:meth:`~stateport.testing.StoreConformance.store_url`; every test runs as a
+pytest item.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import io
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -19,6 +20,7 @@ from ..digest import ContentDigest
 from ..errors import NotFound, ValidationError
 from ..ports.blob import CHUNK_SIZE, BlobPort
 from ._support import async_test
+from .store import StoreConformance
 
 __all__ = ["BlobPortConformance"]
 
@@ -27,12 +29,12 @@ class _Boom(Exception):
     pass
 
 
-class BlobPortConformance:
-    """The behaviour every blob engine must show. Implement :meth:`open_blobs`."""
+class BlobPortConformance(StoreConformance):
+    """The behaviour every blob engine must show."""
 
     def open_blobs(self) -> AbstractAsyncContextManager[BlobPort]:
-        """An async context manager yielding a fresh, empty blob port."""
-        raise NotImplementedError
+        """The blob port of a fresh store."""
+        return blobs_of(self.store_url())
 
     @async_test
     async def test_put_returns_the_sha256(self) -> None:
@@ -185,3 +187,12 @@ class BlobPortConformance:
             assert len(set(digests)) == 1
             assert [d async for d in b] == [digests[0]]
             assert await b.get(digests[0]) == data
+
+
+@asynccontextmanager
+async def blobs_of(url: str) -> AsyncIterator[BlobPort]:
+    """The blob port of the store at ``url``."""
+    import stateport
+
+    async with stateport.open(url) as sp:
+        yield sp.blobs

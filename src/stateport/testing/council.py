@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ from ..domains.council import (
     CouncilRunStatus,
 )
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
-from ._support import async_test, in_threads
+from ..ports.engine import Capability
+from ._support import async_test, in_threads, needs
 from .store import StoreConformance
 
 __all__ = ["CouncilRepositoryConformance"]
@@ -267,10 +269,71 @@ class CouncilRepositoryConformance(StoreConformance):
                 (w, i) for w in range(3) for i in range(15)
             ]
 
+    @async_test
+    async def test_appends_racing_a_rewind_are_kept_or_refused_never_lost(self) -> None:
+        """A rewind closes the run's log while it deletes: an append made meanwhile
+        is refused or kept, never acknowledged and then deleted."""
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("r"))
+            for wave in range(3):
+                for _ in range(100):
+                    await sp.council.append_event(CouncilRunEvent("r", "e", wave_index=wave))
+            await sp.council.update_run_status("r", S.INTERRUPTED)
+            accepted: list[int] = []
+            refused = 0
+            stop = threading.Event()
+
+            async def append() -> None:
+                nonlocal refused
+                while not stop.is_set():
+                    try:
+                        event = await sp.council.append_event(
+                            CouncilRunEvent("r", "late", wave_index=0)
+                        )
+                    except InvalidTransition:
+                        refused += 1
+                    else:
+                        accepted.append(event.seq or 0)
+
+            appender = threading.Thread(target=lambda: asyncio.run(append()))
+            appender.start()
+            try:
+                await asyncio.sleep(0.01)
+                # wave 9 is beyond every event: the rewind must delete nothing
+                deleted = []
+                for _ in range(40):
+                    deleted.append(await sp.council.truncate_events_after_wave("r", 9))
+                    await asyncio.sleep(0.001)
+            finally:
+                stop.set()
+                await asyncio.to_thread(appender.join)
+            assert deleted == [0] * 40
+            kept = {e.seq for e in await sp.council.list_events("r")}
+            assert set(accepted) <= kept, "an append that succeeded was deleted"
+            assert kept == set(range(1, 301 + len(accepted)))
+            assert accepted  # the appender ran during the rewinds (refusals: likely)
+
+    @async_test
+    async def test_a_rewind_cut_short_is_finished_by_running_it_again(self) -> None:
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("r"))
+            for wave in (0, 1, 2):
+                await sp.council.append_event(CouncilRunEvent("r", "e", wave_index=wave))
+            await sp.council.update_run_status("r", S.INTERRUPTED)
+            # what a crash in the middle of a rewind leaves: the log closed and marked
+            await sp.table.update("council#r", "head", set={"open": False, "truncating": True})
+            with pytest.raises(InvalidTransition, match="being truncated"):
+                await sp.council.append_event(CouncilRunEvent("r", "x"))
+            with pytest.raises(InvalidTransition, match="being rewound"):
+                await sp.council.update_run_status("r", S.RUNNING)
+            assert await sp.council.truncate_events_after_wave("r", 0) == 2
+            await sp.council.update_run_status("r", S.RUNNING)
+            again = await sp.council.append_event(CouncilRunEvent("r", "redo", wave_index=1))
+            assert again.seq == 2
+
+    @needs(Capability.PERSISTENT)
     def test_runs_and_events_survive_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def write() -> tuple[Any, list[CouncilRunEvent]]:

@@ -39,7 +39,8 @@ from ..domains.knowledge import (
     RunManifest,
 )
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
-from ._support import async_test, in_processes, in_threads
+from ..ports.engine import Capability
+from ._support import async_test, in_processes, in_threads, needs
 from .store import StoreConformance
 
 if TYPE_CHECKING:
@@ -554,10 +555,9 @@ class KnowledgeRepositoryConformance(StoreConformance):
             assert sorted(c.entity_id for c in changes[1:]) == sorted(made)
             assert await _held(k, cid) == 32
 
+    @needs(Capability.MULTI_PROCESS)
     def test_processes_keep_the_feed_gapless_and_one_compare_and_set_wins(self) -> None:
-        url = self.shared_url()
-        if url is None:
-            pytest.skip("this engine cannot be opened by several processes")
+        url = self.store_url()
         import stateport
 
         async def setup() -> tuple[str, str]:
@@ -1069,10 +1069,9 @@ class KnowledgeRepositoryConformance(StoreConformance):
 
     # ------------------------------------------------------------ durability
 
+    @needs(Capability.PERSISTENT)
     def test_everything_survives_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def snapshot(k: KnowledgeRepository, ids: dict[str, str]) -> list[Any]:

@@ -11,7 +11,8 @@ import pytest
 from ..digest import ContentDigest
 from ..domains.releases import ReleaseMetadata
 from ..errors import NoPreviousRelease, NotFound, ValidationError
-from ._support import async_test, in_processes, in_threads
+from ..ports.engine import Capability
+from ._support import async_test, in_processes, in_threads, needs
 from .store import StoreConformance
 
 __all__ = ["CasStoreConformance", "ReleaseRegistryConformance"]
@@ -152,10 +153,9 @@ class ReleaseRegistryConformance(StoreConformance):
             assert sorted(results) == sorted(d.as_str() for d in D[1:5])
             assert (await sp.releases.current("agent")).spec_digest == D[1]  # type: ignore[union-attr]
 
+    @needs(Capability.MULTI_PROCESS)
     def test_processes_promoting_one_name_lose_nothing(self) -> None:
-        url = self.shared_url()
-        if url is None:
-            pytest.skip("this engine cannot be opened by several processes")
+        url = self.store_url()
         import stateport
 
         processes, times = 3, 15
@@ -171,10 +171,9 @@ class ReleaseRegistryConformance(StoreConformance):
             f"p{w}-{i}" for w in range(processes) for i in range(times)
         )
 
+    @needs(Capability.PERSISTENT)
     def test_history_survives_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def write() -> list[Any]:
@@ -249,10 +248,9 @@ class CasStoreConformance(StoreConformance):
                 got = b"".join([c async for c in reader])
             assert got == b"".join(chunks)
 
+    @needs(Capability.PERSISTENT)
     def test_content_survives_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def put() -> ContentDigest:

@@ -18,7 +18,8 @@ from ..domains.runs import (
     RunSummary,
 )
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationError
-from ._support import async_test, in_processes, in_threads
+from ..ports.engine import Capability
+from ._support import async_test, in_processes, in_threads, needs
 from .store import StoreConformance
 
 __all__ = ["RunLedgerConformance"]
@@ -375,10 +376,9 @@ class RunLedgerConformance(StoreConformance):
                 await sp.runs.append_events(run_id, [RunEvent("late"), RunEvent("later")])
             assert await _seqs(sp.runs, run_id) == [1, 2, 3]
 
+    @needs(Capability.MULTI_PROCESS)
     def test_processes_appending_to_one_run_lose_nothing(self) -> None:
-        url = self.shared_url()
-        if url is None:
-            pytest.skip("this engine cannot be opened by several processes")
+        url = self.store_url()
         import stateport
 
         async def create() -> str:
@@ -401,10 +401,9 @@ class RunLedgerConformance(StoreConformance):
 
     # ------------------------------------------------------------ durability
 
+    @needs(Capability.PERSISTENT)
     def test_data_survives_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def write() -> tuple[str, RunRecord, list[RunEvent]]:

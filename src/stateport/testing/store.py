@@ -1,42 +1,109 @@
-"""The base of the domain conformance classes: one hook that opens a whole store.
+"""The base of every conformance class: one hook that names a fresh store.
 
-Every domain port (runs, releases, CAS, council, work tracking, ...) is tested
-through a :class:`~stateport.Stateport`, so a backend proves all of them by
-implementing :meth:`StoreConformance.open_store` once::
+Every suite (the table port, the blob port, the engine, each domain store) is
+run through a whole store opened by URL, so a backend proves all of them by
+implementing :meth:`StoreConformance.store_url` once::
 
-    class TestMyRuns(RunLedgerConformance):
-        def open_store(self):
-            return stateport.open("mydb://test")
+    class TestMyRuns(MyEngineHooks, RunLedgerConformance):
+        def store_url(self) -> str:
+            return f"mydb://test/{uuid.uuid4().hex}"
+
+Tests that need something only some engines offer (several processes, data
+that survives a reopen, migrations) say so with :func:`needs`; they skip, with
+the capability's description as the reason, on engines whose
+:attr:`~stateport.ports.Engine.capabilities` lack it. The engine declares its
+capabilities itself, so a test class cannot claim one its engine lacks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import pytest
+
+from ..ports.engine import Capability
+from ._support import needed_capabilities
 
 if TYPE_CHECKING:
     from ..store import Stateport
 
 __all__ = ["StoreConformance"]
 
+T = TypeVar("T")
 
-class StoreConformance:
-    """Implement :meth:`open_store`; override :meth:`shared_url` for multi-process tests."""
+
+class StoreConformance(ABC):
+    """Implement :meth:`store_url`; the suites do the rest.
+
+    A class that leaves a hook of its suite unimplemented cannot be
+    instantiated: pytest reports every one of its tests as an error naming the
+    missing method, rather than skipping anything.
+    """
+
+    tmp_path: Path
+    """A fresh directory for each test, for engines that keep files."""
+    _paths: int
+
+    _declared: ClassVar[dict[type, frozenset[Capability]]] = {}
+
+    @abstractmethod
+    def store_url(self) -> str:
+        """A URL naming a fresh, empty store, a different one on each call.
+
+        The suites open it (migrating it), sometimes several times, from several
+        threads or processes when the engine declares it can; the same URL must
+        then name the same store. For engines that keep files,
+        :meth:`fresh_path` gives a new path in pytest's temporary directory.
+        """
 
     def open_store(self) -> AbstractAsyncContextManager[Stateport]:
-        """An async context manager yielding a fresh, empty, migrated store."""
-        raise NotImplementedError
+        """Open a fresh store (``async with self.open_store() as sp``)."""
+        import stateport
 
-    def shared_url(self) -> str | None:
-        """A store URL several processes can open at once (None skips those tests).
+        return stateport.open(self.store_url())
 
-        Each call must name a fresh, empty store.
-        """
-        return None
+    def capabilities(self) -> frozenset[Capability]:
+        """What the engine under test declares (learnt by opening one store, once)."""
+        # one lookup per class defining store_url: the suites run with it share it
+        cls = next(c for c in type(self).__mro__ if "store_url" in vars(c))
+        found = StoreConformance._declared.get(cls)
+        if found is None:
+            found = StoreConformance._declared[cls] = _run(_capabilities_of(self.store_url()))
+        return found
 
-    def reopen_url(self) -> str | None:
-        """A store URL whose data survives close and reopen (None skips those tests).
+    def require(self, *capabilities: Capability) -> None:
+        """Skip the running test, saying why, unless the engine offers ``capabilities``."""
+        offered = self.capabilities()
+        for c in capabilities:
+            if c not in offered:
+                pytest.skip(f"the engine does not offer {c.name}: {c.value}")
 
-        Each call must name a fresh, empty store; tests open it several times.
-        """
-        return self.shared_url()
+    def fresh_path(self, name: str) -> Path:
+        """A path under ``self.tmp_path`` that no earlier call of this test returned."""
+        self._paths += 1
+        return self.tmp_path / f"{name}{self._paths}"
+
+    @pytest.fixture(autouse=True)
+    def _conformance_setup(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._paths = 0
+        self.require(*needed_capabilities(request.function))
+
+
+async def _capabilities_of(url: str) -> frozenset[Capability]:
+    import stateport
+
+    async with stateport.open(url) as sp:
+        return frozenset(sp.engine.capabilities)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end on a fresh loop, also from inside a running one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

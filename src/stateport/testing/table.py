@@ -1,9 +1,8 @@
-"""Conformance tests for the table port.
+"""Conformance tests for the table port (``sp.table``).
 
 Subclass :class:`TablePortConformance` in a test module and implement
-:meth:`~TablePortConformance.open_table`; every test then runs against your
-engine as an ordinary pytest item. Override
-:meth:`~TablePortConformance.shared_url` to also run the multi-process tests.
+:meth:`~stateport.testing.StoreConformance.store_url`; every test then runs
+against your engine as an ordinary pytest item.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from ..errors import Conflict, ValidationError
+from ..ports.engine import Capability
 from ..ports.table import (
     AttrEquals,
     Check,
@@ -31,7 +31,8 @@ from ..ports.table import (
     Update,
     VersionEquals,
 )
-from ._support import async_test, in_processes
+from ._support import async_test, in_processes, needs, with_params
+from .store import StoreConformance
 
 __all__ = ["TablePortConformance", "increment"]
 
@@ -75,19 +76,54 @@ def _process_worker(url: str, pk: str, worker: int, times: int) -> None:
     asyncio.run(main())
 
 
-class TablePortConformance:
-    """The behaviour every table engine must show. Implement :meth:`open_table`."""
+def _transfer_worker(url: str, seed: int, transfers: int) -> None:
+    """A child process: move random amounts between five accounts, two-item
+    transactions guarded by versions, and store a receipt blob for each."""
+    import random
+
+    import stateport
+
+    from ..primitives import moved_on, retrying
+
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        async with stateport.open(url) as sp:
+            for done in range(1, transfers + 1):
+                a, b = rng.sample(range(5), 2)
+                amount = rng.randint(1, 5)
+
+                async def attempt(a: int = a, b: int = b, amount: int = amount) -> None:
+                    src, dst = await sp.table.batch_get(
+                        [("bank", f"acct{a}"), ("bank", f"acct{b}")]
+                    )
+                    assert src is not None and dst is not None
+                    take = {"balance": src.attrs["balance"] - amount}
+                    give = {"balance": dst.attrs["balance"] + amount}
+                    with moved_on("account"):
+                        await sp.table.transact(
+                            [
+                                Update(
+                                    "bank", src.sk, take, (), VersionEquals(src.version), "account"
+                                ),
+                                Update(
+                                    "bank", dst.sk, give, (), VersionEquals(dst.version), "account"
+                                ),
+                            ]
+                        )
+
+                await retrying(attempt, what="the accounts")
+                await sp.blobs.put(f"receipt {seed} {done}".encode())
+
+    asyncio.run(main())
+
+
+class TablePortConformance(StoreConformance):
+    """The behaviour every table engine must show."""
 
     def open_table(self, *, portable: bool = True) -> AbstractAsyncContextManager[TablePort]:
-        """An async context manager yielding a fresh, empty table port."""
-        raise NotImplementedError
-
-    def shared_url(self) -> str | None:
-        """A store URL several processes can open at once (None skips those tests).
-
-        Each call must name a fresh, empty store.
-        """
-        return None
+        """The table port of a fresh store, with DynamoDB's limits enforced or not."""
+        return table_of(with_params(self.store_url(), portable=str(portable).lower()))
 
     # ------------------------------------------------------------------ basics
 
@@ -687,10 +723,9 @@ class TablePortConformance:
             await asyncio.to_thread(write_from_a_thread)
             assert await asyncio.wait_for(watch.wait(5), 10)
 
+    @needs(Capability.MULTI_PROCESS)
     def test_concurrent_processes_lose_no_update(self) -> None:
-        url = self.shared_url()
-        if url is None:
-            pytest.skip("this engine cannot be opened by several processes")
+        url = self.store_url()
         processes, times = 3, 40
         in_processes(_process_worker, [(url, "mp", w, times) for w in range(processes)])
 
@@ -705,6 +740,32 @@ class TablePortConformance:
                 assert {(r.attrs["worker"], r.attrs["i"]) for r in rows} == {
                     (w, i) for w in range(processes) for i in range(times)
                 }
+
+        asyncio.run(check())
+
+    @needs(Capability.MULTI_PROCESS)
+    def test_transfers_from_several_processes_keep_the_total(self) -> None:
+        """Two-item transactions from 4 processes: money is neither made nor lost."""
+        import stateport
+
+        url = self.store_url()
+        processes, transfers = 4, 60
+
+        async def setup() -> None:
+            async with stateport.open(url) as sp:
+                for i in range(5):
+                    await sp.table.put("bank", f"acct{i}", {"balance": 1000})
+
+        asyncio.run(setup())
+        in_processes(_transfer_worker, [(url, seed, transfers) for seed in range(processes)])
+
+        async def check() -> None:
+            async with stateport.open(url) as sp:
+                accounts = [i async for i in sp.table.query_all("bank")]
+                assert sum(a.attrs["balance"] for a in accounts) == 5000
+                # every transfer counted, once on each side
+                assert sum(a.version - 1 for a in accounts) == 2 * processes * transfers
+                assert len([d async for d in sp.blobs]) == processes * transfers
 
         asyncio.run(check())
 

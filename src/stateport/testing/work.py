@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import multiprocessing
 import struct
 import threading
 from datetime import UTC, datetime, timedelta
@@ -42,8 +41,9 @@ from ..errors import (
     StateportError,
     ValidationError,
 )
+from ..ports.engine import Capability
 from ..primitives.chain import GENESIS, ChainHead
-from ._support import async_test, in_threads
+from ._support import async_test, in_threads, needs, processes
 from .store import StoreConformance
 
 __all__ = ["WorkStoreConformance", "recompute_audit_hash"]
@@ -706,10 +706,9 @@ class WorkStoreConformance(StoreConformance):
             order = await w.execution_order(fid)
             assert sum(len(layer) for layer in order) == 3  # layered whole: acyclic
 
+    @needs(Capability.MULTI_PROCESS)
     def test_processes_race_one_feature_through_its_states(self) -> None:
-        url = self.shared_url()
-        if url is None:
-            pytest.skip("this engine cannot be opened by several processes")
+        url = self.store_url()
         import stateport
 
         async def create() -> int:
@@ -717,7 +716,7 @@ class WorkStoreConformance(StoreConformance):
                 return await _feature(sp.work)
 
         fid = asyncio.run(create())
-        ctx = multiprocessing.get_context("spawn")
+        ctx = processes()
         out = ctx.Queue()
         step = ctx.Barrier(2)
         procs = [ctx.Process(target=_race_worker, args=(url, fid, i, out, step)) for i in range(2)]
@@ -740,10 +739,9 @@ class WorkStoreConformance(StoreConformance):
 
     # ------------------------------------------------------------ durability
 
+    @needs(Capability.PERSISTENT)
     def test_data_survives_close_and_reopen(self) -> None:
-        url = self.reopen_url()
-        if url is None:
-            pytest.skip("this engine keeps nothing after close")
+        url = self.store_url()
         import stateport
 
         async def write() -> tuple[int, ChainHead]:
