@@ -10,6 +10,7 @@ import pytest
 import stateport
 import stateport.errors as errors_module
 import stateport.ports as ports_module
+import stateport.sync as sync_module
 import stateport.testing as testing_module
 from stateport import errors
 
@@ -22,7 +23,9 @@ def _public_names(module: object) -> set[str]:
     } - {"annotations"}
 
 
-@pytest.mark.parametrize("module", [stateport, errors_module, ports_module, testing_module])
+@pytest.mark.parametrize(
+    "module", [stateport, errors_module, ports_module, sync_module, testing_module]
+)
 def test_all_is_exactly_the_public_api(module: object) -> None:
     exported = set(module.__all__)  # type: ignore[attr-defined]
     modules = {"errors", "sync"} if module is stateport else set()
