@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 import stateport.testing
 from stateport.backends.sqlite import SqliteEngine
 from stateport.backends.sqlite._executor import ERRORS as SQLITE_ERRORS
@@ -19,6 +21,8 @@ from stateport.ports import Engine
 from stateport.testing import (
     BlobPortConformance,
     DriverErrors,
+    EngineConformance,
+    RunLedgerConformance,
     StoreConformance,
     conformance_classes,
 )
@@ -213,3 +217,16 @@ def test_every_suite_runs_on_every_engine() -> None:
         for engine in ENGINES:
             name = f"Test{engine}{suite.__name__.removesuffix('Conformance')}"
             assert name in globals(), name
+
+
+def test_a_test_class_that_forgets_a_hook_is_refused() -> None:
+    """pytest passes over an abstract class without a word: the kit refuses it."""
+
+    class UrlOnly:
+        def store_url(self) -> str:
+            return "memory://"
+
+    with pytest.raises(TypeError, match="catalogue, check_consistency, driver_errors"):
+        conformance_classes("UrlOnly", UrlOnly, only=[EngineConformance])
+    with pytest.raises(TypeError, match="store_url"):
+        type("TestNoHooks", (RunLedgerConformance,), {})

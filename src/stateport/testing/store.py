@@ -41,10 +41,28 @@ T = TypeVar("T")
 class StoreConformance(ABC):
     """Implement :meth:`store_url`; the suites do the rest.
 
-    A class that leaves a hook of its suite unimplemented cannot be
-    instantiated: pytest reports every one of its tests as an error naming the
-    missing method, rather than skipping anything.
+    A test class (named ``Test...``) that leaves a hook of its suite
+    unimplemented is refused when it is defined, with the names of the missing
+    hooks: pytest would otherwise pass over an abstract class without a word,
+    and the whole suite would silently not run.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("Test"):
+            return
+        missing = sorted(
+            name
+            for name in dir(cls)
+            if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+        )
+        if missing:
+            suites = [c.__name__ for c in cls.__mro__ if c.__module__.startswith(__package__ or "")]
+            raise TypeError(
+                f"{cls.__name__} does not implement {', '.join(missing)}, "
+                f"hooks of {suites[0] if suites else 'the conformance kit'}: pytest would skip it "
+                "without a word, so it is refused"
+            )
 
     tmp_path: Path
     """A fresh directory for each test, for engines that keep files."""
