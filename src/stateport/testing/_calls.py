@@ -18,6 +18,7 @@ from typing import Any
 
 from ..digest import ContentDigest
 from ..domains.council import CouncilRun, CouncilRunEvent, CouncilRunStatus
+from ..domains.knowledge import ContextReference, OperationStatus, RunManifest
 from ..domains.releases import ReleaseMetadata
 from ..domains.runs import RunEvent, RunMetadata, RunSummary
 from ..domains.work import (
@@ -218,6 +219,57 @@ CALLS: dict[str, Call] = {
     "work.update_wp_state": lambda sp: sp.work.update_wp_state(1, WpState.DOING, actor="ada"),
     "work.upsert_device_node": lambda sp: sp.work.upsert_device_node(DeviceNode(device_id="d1")),
     "work.verify_audit_chain": lambda sp: sp.work.verify_audit_chain(1),
+    # the knowledge repository
+    "knowledge.add_step": lambda sp: sp.knowledge.add_step("r1", "fetch"),
+    "knowledge.create_artifact": lambda sp: sp.knowledge.create_artifact(
+        "c1", "notes", b"x", artifact_type="text"
+    ),
+    "knowledge.create_collection": lambda sp: sp.knowledge.create_collection("papers"),
+    "knowledge.create_context_package": lambda sp: sp.knowledge.create_context_package(
+        "ctx", [ContextReference.artifact("a1")]
+    ),
+    "knowledge.create_relationship": lambda sp: sp.knowledge.create_relationship(
+        "a1", "cites", "a2"
+    ),
+    "knowledge.create_run": lambda sp: sp.knowledge.create_run("summarise"),
+    "knowledge.delete_artifact": lambda sp: sp.knowledge.delete_artifact("a1"),
+    "knowledge.delete_collection": lambda sp: sp.knowledge.delete_collection("c1"),
+    "knowledge.delete_context_package": lambda sp: sp.knowledge.delete_context_package("p1"),
+    "knowledge.delete_relationship": lambda sp: sp.knowledge.delete_relationship("c1.a1.rel_1"),
+    "knowledge.entity_changes": lambda sp: sp.knowledge.entity_changes("a1"),
+    "knowledge.find_artifact": lambda sp: sp.knowledge.find_artifact("c1", "notes"),
+    "knowledge.find_collection": lambda sp: sp.knowledge.find_collection("papers"),
+    "knowledge.get_artifact": lambda sp: sp.knowledge.get_artifact("a1"),
+    "knowledge.get_collection": lambda sp: sp.knowledge.get_collection("c1"),
+    "knowledge.get_context_package": lambda sp: sp.knowledge.get_context_package("p1"),
+    "knowledge.get_manifest": lambda sp: sp.knowledge.get_manifest("r1"),
+    "knowledge.get_relationship": lambda sp: sp.knowledge.get_relationship("c1.a1.rel_1"),
+    "knowledge.get_revision": lambda sp: sp.knowledge.get_revision("a1", 1),
+    "knowledge.get_run": lambda sp: sp.knowledge.get_run("r1"),
+    "knowledge.last_change": lambda sp: sp.knowledge.last_change(),
+    "knowledge.list_artifacts": lambda sp: sp.knowledge.list_artifacts("c1"),
+    "knowledge.list_changes": lambda sp: sp.knowledge.list_changes(),
+    "knowledge.list_collections": lambda sp: sp.knowledge.list_collections(),
+    "knowledge.list_context_packages": lambda sp: sp.knowledge.list_context_packages(),
+    "knowledge.list_relationships": lambda sp: sp.knowledge.list_relationships("a1"),
+    "knowledge.list_revisions": lambda sp: sp.knowledge.list_revisions("a1"),
+    "knowledge.list_run_outputs": lambda sp: sp.knowledge.list_run_outputs("r1"),
+    "knowledge.list_runs": lambda sp: sp.knowledge.list_runs(),
+    "knowledge.list_steps": lambda sp: sp.knowledge.list_steps("r1"),
+    "knowledge.open_content": lambda sp: enter(sp.knowledge.open_content("a1")),
+    "knowledge.query_artifacts": lambda sp: sp.knowledge.query_artifacts(artifact_type="text"),
+    "knowledge.read_content": lambda sp: sp.knowledge.read_content("a1"),
+    "knowledge.rename_collection": lambda sp: sp.knowledge.rename_collection("c1", "books"),
+    "knowledge.save_manifest": lambda sp: sp.knowledge.save_manifest(RunManifest("r1")),
+    "knowledge.set_run_status": lambda sp: sp.knowledge.set_run_status(
+        "r1", OperationStatus.FAILED
+    ),
+    "knowledge.set_step_status": lambda sp: sp.knowledge.set_step_status(
+        "r1", 1, OperationStatus.FAILED
+    ),
+    "knowledge.traverse": lambda sp: sp.knowledge.traverse("a1"),
+    "knowledge.update_artifact": lambda sp: sp.knowledge.update_artifact("a1", content=b"y"),
+    "knowledge.watch_changes": lambda sp: drain(sp.knowledge.watch_changes()),
 }
 
 
