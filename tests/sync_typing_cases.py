@@ -26,6 +26,7 @@ from stateport import (
     RunId,
     RunMetadata,
 )
+from stateport.domains.knowledge import Collection
 from stateport.domains.work import Feature
 from stateport.ports import SchemaStatus
 from stateport.sync import SyncBlobReader, SyncRunLedger, SyncStateport, SyncWatch
@@ -46,6 +47,7 @@ def calls(sp: SyncStateport) -> None:
     assert_type(sp.releases.current("agent"), ReleaseRecord | None)
     assert_type(sp.council.list_runs(), list[CouncilRun])
     assert_type(sp.work.get_feature_by_slug("001-x"), Feature | None)
+    assert_type(sp.knowledge.list_collections(), list[Collection])
     assert_type(sp.schema_version(), SchemaStatus)
     assert_type(sp.engine.schema_version(), SchemaStatus)
     # iterating, entering, plain, store

@@ -107,7 +107,7 @@ def render() -> str:
         ")",
     ]
     lines += [f"from {_relative(module)} import {name}" for module, name in imports]
-    names = [f"Sync{c.__name__}" for c in classes] + ["SyncStores"]
+    names = [f"Sync{c.__name__}" for c in classes]  # stateport.sync exports these
     lines += ["", "__all__ = [", *(f'    "{n}",' for n in sorted(names)), "]"]
     for cls in classes:
         lines += ["", "", f"class Sync{cls.__name__}(Bridged[{cls.__name__}]):"]
@@ -150,6 +150,19 @@ def test_every_store_of_stateport_has_a_twin_covering_its_methods() -> None:
             bridged = inspect.getattr_static(twin, "__iter__" if method == "__aiter__" else method)
             assert isinstance(bridged, _bridge._Crossing), f"{twin.__name__}.{method}"
             assert bridged.target == method and bridged.method is fn, (twin, method)
+
+
+def test_every_store_an_opened_stateport_holds_is_declared() -> None:
+    """A store set in Stateport.__init__ but not declared on the class would be
+    missing from the facade (and from the kit's closed-store calls)."""
+    declared = stores()
+    with stateport.sync.open("memory://") as sp:
+        held = {
+            name
+            for name, value in vars(sp.aio).items()
+            if any(inspect.iscoroutinefunction(f) for _, f in inspect.getmembers(type(value)))
+        }
+    assert held == set(declared), "declare each store on Stateport: name: Class"
 
 
 def test_a_bridged_method_shows_the_async_signature() -> None:

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 S = TypeVar("S")  # the async object's class
+S_co = TypeVar("S_co", covariant=True)  # a twin of a subclass serves its base's methods
 B = TypeVar("B")  # a bridged class
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,15 +96,19 @@ class Portal:
         self.loop.close()
 
 
-class Bridged(Generic[S]):
-    """Blocking access to an async object ``aio``; subclasses declare its methods."""
+class Bridged(Generic[S_co]):
+    """Blocking access to an async object ``aio``; subclasses declare its methods.
 
-    def __init__(self, aio: S, portal: Portal) -> None:
+    Covariant: a method a store inherits (``KnowledgeRepository.list_collections``
+    is ``CollectionOps``'s) is bridged on the store's twin.
+    """
+
+    def __init__(self, aio: S_co, portal: Portal) -> None:
         self._aio = aio
         self._portal = portal
 
     @property
-    def aio(self) -> S:
+    def aio(self) -> S_co:
         """The async object behind this one (for its plain attributes, or to await)."""
         return self._aio
 

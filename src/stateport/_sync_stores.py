@@ -24,6 +24,7 @@ from ._bridge import (
 from .domains.cas import CasStore
 from .domains.council import CouncilRepository
 from .domains.items import ItemStore
+from .domains.knowledge.repository import KnowledgeRepository
 from .domains.releases import ReleaseRegistry
 from .domains.runs import RunLedger
 from .domains.work.store import WorkStore
@@ -38,9 +39,9 @@ __all__ = [
     "SyncCouncilRepository",
     "SyncEngine",
     "SyncItemStore",
+    "SyncKnowledgeRepository",
     "SyncReleaseRegistry",
     "SyncRunLedger",
-    "SyncStores",
     "SyncTablePort",
     "SyncWorkStore",
 ]
@@ -193,6 +194,51 @@ class SyncWorkStore(Bridged[WorkStore]):
     verify_audit_chain = blocking(WorkStore.verify_audit_chain)
 
 
+class SyncKnowledgeRepository(Bridged[KnowledgeRepository]):
+    """Blocking :class:`~stateport.domains.knowledge.repository.KnowledgeRepository`."""
+
+    add_step = blocking(KnowledgeRepository.add_step)
+    create_artifact = blocking(KnowledgeRepository.create_artifact)
+    create_collection = blocking(KnowledgeRepository.create_collection)
+    create_context_package = blocking(KnowledgeRepository.create_context_package)
+    create_relationship = blocking(KnowledgeRepository.create_relationship)
+    create_run = blocking(KnowledgeRepository.create_run)
+    delete_artifact = blocking(KnowledgeRepository.delete_artifact)
+    delete_collection = blocking(KnowledgeRepository.delete_collection)
+    delete_context_package = blocking(KnowledgeRepository.delete_context_package)
+    delete_relationship = blocking(KnowledgeRepository.delete_relationship)
+    entity_changes = blocking(KnowledgeRepository.entity_changes)
+    find_artifact = blocking(KnowledgeRepository.find_artifact)
+    find_collection = blocking(KnowledgeRepository.find_collection)
+    get_artifact = blocking(KnowledgeRepository.get_artifact)
+    get_collection = blocking(KnowledgeRepository.get_collection)
+    get_context_package = blocking(KnowledgeRepository.get_context_package)
+    get_manifest = blocking(KnowledgeRepository.get_manifest)
+    get_relationship = blocking(KnowledgeRepository.get_relationship)
+    get_revision = blocking(KnowledgeRepository.get_revision)
+    get_run = blocking(KnowledgeRepository.get_run)
+    last_change = blocking(KnowledgeRepository.last_change)
+    list_artifacts = blocking(KnowledgeRepository.list_artifacts)
+    list_changes = blocking(KnowledgeRepository.list_changes)
+    list_collections = blocking(KnowledgeRepository.list_collections)
+    list_context_packages = blocking(KnowledgeRepository.list_context_packages)
+    list_relationships = blocking(KnowledgeRepository.list_relationships)
+    list_revisions = blocking(KnowledgeRepository.list_revisions)
+    list_run_outputs = blocking(KnowledgeRepository.list_run_outputs)
+    list_runs = blocking(KnowledgeRepository.list_runs)
+    list_steps = blocking(KnowledgeRepository.list_steps)
+    open_content = entering(KnowledgeRepository.open_content, SyncBlobReader)
+    query_artifacts = blocking(KnowledgeRepository.query_artifacts)
+    read_content = blocking(KnowledgeRepository.read_content)
+    rename_collection = blocking(KnowledgeRepository.rename_collection)
+    save_manifest = blocking(KnowledgeRepository.save_manifest)
+    set_run_status = blocking(KnowledgeRepository.set_run_status)
+    set_step_status = blocking(KnowledgeRepository.set_step_status)
+    traverse = blocking(KnowledgeRepository.traverse)
+    update_artifact = blocking(KnowledgeRepository.update_artifact)
+    watch_changes = iterating(KnowledgeRepository.watch_changes)
+
+
 class SyncStores(Bridged[Stateport]):
     """Blocking :class:`~stateport.Stateport`: its stores and methods."""
 
@@ -205,6 +251,7 @@ class SyncStores(Bridged[Stateport]):
     releases = store(SyncReleaseRegistry)
     council = store(SyncCouncilRepository)
     work = store(SyncWorkStore)
+    knowledge = store(SyncKnowledgeRepository)
     describe = plain(Stateport.describe)
     migrate = blocking(Stateport.migrate)
     schema_version = blocking(Stateport.schema_version)

@@ -15,38 +15,15 @@ from __future__ import annotations
 
 from types import TracebackType as _TracebackType
 
+from . import _sync_stores
 from ._bridge import Portal as _Portal
 from ._bridge import SyncBlobReader, SyncWatch
-from ._sync_stores import (
-    SyncBlobPort,
-    SyncCasStore,
-    SyncCouncilRepository,
-    SyncEngine,
-    SyncItemStore,
-    SyncReleaseRegistry,
-    SyncRunLedger,
-    SyncTablePort,
-    SyncWorkStore,
-)
+from ._sync_stores import *  # noqa: F403 - the twin of each store (generated)
 from ._sync_stores import SyncStores as _SyncStores
 from .store import Stateport as _Stateport
 from .store import _open
 
-__all__ = [
-    "SyncBlobPort",
-    "SyncBlobReader",
-    "SyncCasStore",
-    "SyncCouncilRepository",
-    "SyncEngine",
-    "SyncItemStore",
-    "SyncReleaseRegistry",
-    "SyncRunLedger",
-    "SyncStateport",
-    "SyncTablePort",
-    "SyncWatch",
-    "SyncWorkStore",
-    "open",
-]
+__all__ = ["SyncBlobReader", "SyncStateport", "SyncWatch", "open", *_sync_stores.__all__]
 
 
 class SyncStateport(_SyncStores):
