@@ -516,6 +516,12 @@ def test_guarded_insert_wakes_watches_of_another_store() -> None:
             async with watcher.table.watch("log#s") as w:
                 await append(writer.table, "s", {"i": 2})
                 assert await w.wait(10)  # True: woken, not timed out
+            # the server delivers the NOTIFY to each listening connection on its own:
+            # the raw listener may see it after the watcher did
+            for _ in range(200):
+                if got:
+                    break
+                await asyncio.sleep(0.05)
             assert decided[-2:] == [True, True] and got != []
         await listener.close()
 
