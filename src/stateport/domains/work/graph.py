@@ -7,13 +7,20 @@ what it read and turns their answers into errors or results.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
+from graphlib import CycleError, TopologicalSorter
 
 __all__ = ["Graph", "find_cycle", "layers", "ready"]
 
 
 class Graph:
-    """Edges both ways, so a cycle check can search from both ends."""
+    """Edges both ways, so a cycle check can search from both ends.
+
+    Build one with :meth:`add` before sharing it; a shared graph is never
+    changed again: :meth:`with_edge` makes the next version, sharing every
+    list it does not change, so threads may read the old one meanwhile.
+    """
 
     __slots__ = ("dependents", "deps")
 
@@ -25,8 +32,16 @@ class Graph:
                 self.add(a, b)
 
     def add(self, a: int, b: int) -> None:
+        """Add the edge ``a -> b`` in place (only while no one else holds the graph)."""
         self.deps.setdefault(a, []).append(b)
         self.dependents.setdefault(b, []).append(a)
+
+    def with_edge(self, a: int, b: int) -> Graph:
+        """A new graph: this one and the edge ``a -> b``. This one is unchanged."""
+        new = Graph()
+        new.deps = {**self.deps, a: [*self.deps.get(a, ()), b]}
+        new.dependents = {**self.dependents, b: [*self.dependents.get(b, ()), a]}
+        return new
 
 
 def _path(parent: Mapping[int, int | None], node: int) -> list[int]:
@@ -109,26 +124,19 @@ def ready(nodes: Mapping[str, Sequence[str] | str]) -> list[int]:
 
 
 def layers(nodes: Mapping[int, tuple[int, Sequence[int]]]) -> list[list[int]]:
-    """Kahn's layering: layer 0 depends on nothing, layer k only on earlier layers.
+    """Topological layers: layer 0 depends on nothing, layer k only on earlier layers.
 
     ``nodes`` maps a package id to ``(sequence, dependency ids)``; each layer is
-    ordered by sequence. Dependencies outside ``nodes`` are ignored.
+    ordered by sequence. Dependencies outside ``nodes`` are ignored. Packages on
+    a cycle (which the store never lets in) and those after them are left out.
     """
-    remaining = {i: sum(1 for d in deps if d in nodes) for i, (_, deps) in nodes.items()}
-    dependents: dict[int, list[int]] = {}
+    sorter: TopologicalSorter[int] = TopologicalSorter()
     for i, (_, deps) in nodes.items():
-        for d in deps:
-            if d in nodes:
-                dependents.setdefault(d, []).append(i)
-    current = sorted((i for i, n in remaining.items() if n == 0), key=lambda i: nodes[i][0])
+        sorter.add(i, *(d for d in deps if d in nodes))
+    with contextlib.suppress(CycleError):  # the layers before the cycle still come out
+        sorter.prepare()
     out: list[list[int]] = []
-    while current:
-        out.append(current)
-        nxt: list[int] = []
-        for i in current:
-            for j in dependents.get(i, ()):
-                remaining[j] -= 1
-                if remaining[j] == 0:
-                    nxt.append(j)
-        current = sorted(nxt, key=lambda i: nodes[i][0])
+    while layer := sorted(sorter.get_ready(), key=lambda i: nodes[i][0]):
+        out.append(layer)
+        sorter.done(*layer)
     return out
