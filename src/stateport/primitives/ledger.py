@@ -53,7 +53,7 @@ from ..ports.table import (
     VersionEquals,
 )
 
-__all__ = ["ENTRY_TAG", "HEAD_SK", "HEAD_TAG", "PREV_TAG", "Entry", "Ledger"]
+__all__ = ["ENTRY_TAG", "HEAD_SK", "HEAD_TAG", "LEDGER_TAGS", "PREV_TAG", "Entry", "Ledger"]
 
 HEAD_SK: Final = "head"
 ENTRY_PREFIX: Final = "e#"
@@ -69,6 +69,8 @@ PREV_TAG: Final = "ledger.prev"
 """The tag of an append's check that the entry before the first new one exists."""
 ENTRY_TAG: Final = "ledger.entry"
 """The tag of an append's puts of new entries (a Conflict with it: the seq is taken)."""
+LEDGER_TAGS: Final = frozenset({HEAD_TAG, PREV_TAG, ENTRY_TAG})
+"""The tags of a ledger's own operations."""
 
 
 _ENTRY_FORMAT: Final = f"{ENTRY_PREFIX}%0{SEQ_WIDTH}d"
@@ -260,6 +262,30 @@ class Ledger:
 
         return await retrying(attempt, what=f"{self.noun} {stream!r}")
 
+    def append_ops(
+        self,
+        stream: str,
+        first: int,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        head_set: Mapping[str, Any],
+        expect_prev: Mapping[str, Any] | None = None,
+    ) -> list[Op]:
+        """The operations of :meth:`append`, for a transaction the caller runs.
+
+        They write ``entries`` as ``first, first + 1, ...`` and set ``head_set``
+        on the head (which must be open). A conflict of one of them carries
+        :data:`HEAD_TAG` (the stream is closed), :data:`PREV_TAG` or
+        :data:`ENTRY_TAG` (another writer appended first: read and try again).
+        """
+        if not entries:
+            raise ValidationError("nothing to append")
+        if type(first) is not int or not 1 <= first <= MAX_SEQ - len(entries):
+            raise ValidationError(f"seq must be an int from 1 to {MAX_SEQ}, got {first!r}")
+        pk = self.pk(stream)
+        head = Update(pk, HEAD_SK, head_set, condition=_OPEN, tag=HEAD_TAG)
+        return _entry_ops(pk, head, first, entries, expect_prev)
+
     async def _try_append(
         self,
         pk: str,
@@ -276,27 +302,13 @@ class Ledger:
             head: Op = Update(pk, HEAD_SK, head_set, condition=_OPEN, tag=HEAD_TAG)
         else:
             head = self._open.get(stream) or await self._open_check(stream, pk)
-        ops: list[Op] = [head]
-        if first > 1:
-            prev: Condition | list[Condition] = _EXISTS
-            if expect_prev:
-                prev = [_EXISTS, *(AttrEquals(k, v) for k, v in expect_prev.items())]
-            ops.append(Check(pk, entry_sk(first - 1), prev, tag=PREV_TAG))
-        elif expect_prev:
-            raise ValidationError("expect_prev needs an entry before the first one")
-        if len(entries) == 1:
-            ops.append(Put(pk, entry_sk(first), entries[0], _ABSENT, tag=ENTRY_TAG))
-        else:
-            ops.extend(
-                Put(pk, entry_sk(first + i), a, _ABSENT, tag=ENTRY_TAG)
-                for i, a in enumerate(entries)
-            )
+        ops = _entry_ops(pk, head, first, entries, expect_prev)
         ops.extend(extra_ops)
         try:
             await self.table.transact(ops)
         except Conflict as e:
             self._last.discard(stream)
-            if e.tag not in _OWN_TAGS or e.key is None or e.key[0] != pk:
+            if e.tag not in LEDGER_TAGS or e.key is None or e.key[0] != pk:
                 raise  # an extra op's condition: the owner's to explain
             if e.tag == HEAD_TAG:
                 self._open.discard(stream)
@@ -495,7 +507,29 @@ class Ledger:
         return deleted
 
 
-_OWN_TAGS: Final = frozenset({HEAD_TAG, PREV_TAG, ENTRY_TAG})
+def _entry_ops(
+    pk: str,
+    head: Op,
+    first: int,
+    entries: Sequence[Mapping[str, Any]],
+    expect_prev: Mapping[str, Any] | None,
+) -> list[Op]:
+    """``head``, the check of the entry before ``first`` and the puts of ``entries``."""
+    ops: list[Op] = [head]
+    if first > 1:
+        prev: Condition | list[Condition] = _EXISTS
+        if expect_prev:
+            prev = [_EXISTS, *(AttrEquals(k, v) for k, v in expect_prev.items())]
+        ops.append(Check(pk, entry_sk(first - 1), prev, tag=PREV_TAG))
+    elif expect_prev:
+        raise ValidationError("expect_prev needs an entry before the first one")
+    if len(entries) == 1:
+        ops.append(Put(pk, entry_sk(first), entries[0], _ABSENT, tag=ENTRY_TAG))
+    else:
+        ops.extend(
+            Put(pk, entry_sk(first + i), a, _ABSENT, tag=ENTRY_TAG) for i, a in enumerate(entries)
+        )
+    return ops
 
 
 def _entry(item: Item) -> Entry:
