@@ -17,7 +17,14 @@ import pytest
 
 import stateport
 from stateport.cli import main
-from stateport.domains.work import AuditEntry, Feature, FeatureState, WorkPackage, WpState
+from stateport.domains.work import (
+    AuditEntry,
+    Evidence,
+    Feature,
+    FeatureState,
+    WorkPackage,
+    WpState,
+)
 from stateport.errors import IntegrityError
 from stateport.primitives.chain import ChainHead, ChainVerification
 
@@ -38,6 +45,7 @@ def build(path: Path) -> ChainHead:
             fid = await w.create_feature(Feature(slug="001-login", friendly_name="Login"))
             assert fid == 1
             wp = await w.create_work_package(WorkPackage(feature_id=fid, sequence=1, title="t"))
+            await w.create_evidence(Evidence(wp_id=wp, fr_id="FR-1", artifact_url="r"))
             await w.update_feature_state(fid, FeatureState.PLAN, actor="ada", evidence_refs=["r"])
             await w.update_feature_state(fid, FeatureState.IMPLEMENT, actor="ada")
             for st in (WpState.DOING, WpState.FOR_REVIEW, WpState.DONE):

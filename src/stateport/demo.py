@@ -284,12 +284,14 @@ async def work_feature(run: DemoRun) -> None:
         for wp_state in (WpState.DOING, WpState.FOR_REVIEW, WpState.DONE):
             await work.update_wp_state(wp, wp_state, actor="demo-agent")
     try:
-        await work.update_feature_state(fid, FeatureState.DONE, actor="demo")
+        await work.update_feature_state(fid, FeatureState.SPECIFY, actor="demo")
     except InvalidTransition as e:
-        run.say(f"IMPLEMENT -> DONE refused: {e}")
-    for st in (FeatureState.REVIEW, FeatureState.DONE):
-        await work.update_feature_state(fid, st, actor="demo")
-    run.say("every package DONE; feature moved REVIEW -> DONE")
+        run.say(f"IMPLEMENT -> SPECIFY refused (two steps back): {e}")
+    else:
+        raise RuntimeError("a feature moved two steps back")
+    await work.update_feature_state(fid, FeatureState.DONE, actor="demo")
+    latest = await work.get_latest_audit_entry(fid)
+    run.say(f"every package DONE; audited: {latest.transition if latest else '?'}")
 
 
 @step("Verify the feature's hash-chained audit trail (sp.work)")

@@ -7,8 +7,12 @@ docs/decisions/0016-audit-chain.md.
 """
 
 from .audit import AUDIT_FIELDS, AUDIT_SCHEMA
+from .core import KEEP
+from .features import CREATOR
 from .models import (
+    FEATURE_STATES,
     FEATURE_TRANSITIONS,
+    WP_STATES,
     WP_TRANSITIONS,
     AuditEntry,
     ClockOrder,
@@ -32,9 +36,13 @@ from .store import MAX_DEPENDENCIES, SHARD_SIZE, DependencyCycle, WorkStore
 __all__ = [
     "AUDIT_FIELDS",
     "AUDIT_SCHEMA",
+    "CREATOR",
+    "FEATURE_STATES",
     "FEATURE_TRANSITIONS",
+    "KEEP",
     "MAX_DEPENDENCIES",
     "SHARD_SIZE",
+    "WP_STATES",
     "WP_TRANSITIONS",
     "AuditEntry",
     "ClockOrder",

@@ -3,21 +3,31 @@
 Field names follow the source ``StoragePort``. Every dataclass is frozen and
 keyword-only; ids are ``0`` until the store assigns one, and timestamps the
 store sets are ``None`` until then. :class:`VectorClock` is an immutable value.
+
+The records are plain values: the store checks them when they are written and
+raises :class:`~stateport.errors.ValidationError` (before writing anything) for
+a field of the wrong type, an empty required text, a text over its limit or a
+value out of range; each record's docstring gives its rules.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
 from ...errors import ValidationError
+from ...primitives.machine import StateMachine
 
 __all__ = [
+    "FEATURE_ORDER",
+    "FEATURE_STATES",
     "FEATURE_TRANSITIONS",
+    "WP_ORDER",
+    "WP_STATES",
     "WP_TRANSITIONS",
     "AuditEntry",
     "ClockOrder",
@@ -37,8 +47,12 @@ __all__ = [
     "WpState",
 ]
 
+E = TypeVar("E", bound=StrEnum)
+
 
 class FeatureState(StrEnum):
+    """Where a feature stands, in forward order (see :data:`FEATURE_STATES`)."""
+
     SPECIFY = "SPECIFY"
     PLAN = "PLAN"
     IMPLEMENT = "IMPLEMENT"
@@ -47,6 +61,8 @@ class FeatureState(StrEnum):
 
 
 class WpState(StrEnum):
+    """Where a work package stands, in forward order (see :data:`WP_STATES`)."""
+
     PLANNED = "PLANNED"
     DOING = "DOING"
     FOR_REVIEW = "FOR_REVIEW"
@@ -54,34 +70,64 @@ class WpState(StrEnum):
 
 
 class DependencyType(StrEnum):
+    """Why one work package waits for another."""
+
     EXPLICIT = "explicit"
     FILE_OVERLAP = "file_overlap"
     DATA = "data"
 
 
 class SyncDirection(StrEnum):
+    """Which way a sync mapping carries changes."""
+
     PUSH = "push"
     PULL = "pull"
     BIDIRECTIONAL = "bidirectional"
 
 
+FEATURE_ORDER: Final[tuple[FeatureState, ...]] = tuple(FeatureState)
+"""Feature states in their forward order."""
+
+WP_ORDER: Final[tuple[WpState, ...]] = tuple(WpState)
+"""Work-package states in their forward order."""
+
+
+def _forward_and_one_back(order: Sequence[E], *, skip: bool) -> dict[E, set[E]]:
+    moves: dict[E, set[E]] = {}
+    last = len(order) - 1
+    for i, state in enumerate(order[:-1]):
+        ahead = order[i + 1 :] if skip else order[i + 1 : i + 2]
+        moves[state] = {*ahead, *(order[i - 1 : i] if 0 < i < last else ())}
+    return moves
+
+
+FEATURE_STATES: Final = StateMachine("feature", _forward_and_one_back(FEATURE_ORDER, skip=True))
+"""The feature machine: any forward move (the states skipped are named in its audit
+entry), or back one step before DONE; DONE is final."""
+
+WP_STATES: Final = StateMachine("work package", _forward_and_one_back(WP_ORDER, skip=False))
+"""The work-package machine: start, hand in, accept; give back (DOING -> PLANNED)
+and request changes (FOR_REVIEW -> DOING); DONE is final."""
+
 FEATURE_TRANSITIONS: Final[Mapping[FeatureState, frozenset[FeatureState]]] = {
-    FeatureState.SPECIFY: frozenset({FeatureState.PLAN}),
-    FeatureState.PLAN: frozenset({FeatureState.IMPLEMENT, FeatureState.SPECIFY}),
-    FeatureState.IMPLEMENT: frozenset({FeatureState.REVIEW, FeatureState.PLAN}),
-    FeatureState.REVIEW: frozenset({FeatureState.DONE, FeatureState.IMPLEMENT}),
-    FeatureState.DONE: frozenset(),
+    s: FEATURE_STATES.allowed(s) for s in FeatureState
 }
-"""Allowed feature moves: forward one step, or back one step before DONE; DONE is final."""
+""":data:`FEATURE_STATES` as a mapping: the states each state may move to."""
 
 WP_TRANSITIONS: Final[Mapping[WpState, frozenset[WpState]]] = {
-    WpState.PLANNED: frozenset({WpState.DOING}),
-    WpState.DOING: frozenset({WpState.FOR_REVIEW, WpState.PLANNED}),
-    WpState.FOR_REVIEW: frozenset({WpState.DONE, WpState.DOING}),
-    WpState.DONE: frozenset(),
+    s: WP_STATES.allowed(s) for s in WpState
 }
-"""Allowed work-package moves: start, hand in, accept; give back (DOING -> PLANNED)
-and request changes (FOR_REVIEW -> DOING); DONE is final."""
+""":data:`WP_STATES` as a mapping: the states each state may move to."""
+
+
+def move_text(order: Sequence[E], current: E | None, target: E) -> str:
+    """How an audit entry names a move: ``"PLAN -> REVIEW (skipped IMPLEMENT)"``, or for
+    a record created in a later state ``"created in PLAN (skipped SPECIFY)"``."""
+    to = order.index(target)
+    start = 0 if current is None else order.index(current) + 1
+    jumped = order[start:to]
+    text = f"created in {target}" if current is None else f"{current} -> {target}"
+    return f"{text} (skipped {', '.join(jumped)})" if jumped else text
 
 
 # --------------------------------------------------------------------------- records
@@ -89,10 +135,20 @@ and request changes (FOR_REVIEW -> DOING); DONE is final."""
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feature:
+    """A feature: a unit of work with a unique ``slug`` and a state.
+
+    ``slug`` and ``target_branch`` are names (printable, no surrounding
+    spaces, at most 200 characters); ``friendly_name`` is text of at most
+    1,000. A feature may be created in any state (the first entry of its audit
+    trail then says which states it skipped). ``spec_hash`` is the hash of its
+    specification (bytes, at most 64), if the caller records one.
+    """
+
     slug: str
     friendly_name: str
     state: FeatureState = FeatureState.SPECIFY
     target_branch: str = "main"
+    spec_hash: bytes | None = None
     id: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -100,13 +156,26 @@ class Feature:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkPackage:
+    """A work package of a feature, numbered by ``sequence`` (unique in its feature,
+    0 to 2**32 - 1).
+
+    ``title`` is text of at most 1,000 characters; ``file_scope`` lists the
+    files it may touch. ``agent_id``, ``pr_url``, ``pr_state`` and
+    ``worktree_path`` say who works on it, where, and how its pull request
+    stands; they and ``file_scope`` are changed with
+    :meth:`~stateport.domains.work.WorkStore.update_work_package` (audited). A
+    package may be created in any state (its first audit entry then says so).
+    """
+
     feature_id: int
     sequence: int
     title: str
     state: WpState = WpState.PLANNED
     agent_id: str | None = None
     pr_url: str | None = None
+    pr_state: str | None = None
     file_scope: tuple[str, ...] = ()
+    worktree_path: str | None = None
     acceptance_criteria: str = ""
     id: int = 0
     created_at: datetime | None = None
@@ -115,6 +184,8 @@ class WorkPackage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WpDependency:
+    """``wp_id`` waits for ``depends_on`` (both of the same feature) to be DONE."""
+
     wp_id: int
     depends_on: int
     dep_type: DependencyType = DependencyType.EXPLICIT
@@ -126,7 +197,9 @@ class AuditEntry:
 
     ``seq`` is its position in the chain (1, 2, ...); ``id`` is
     ``feature_id * 2**32 + seq``. ``prev_hash`` and ``hash`` are 32 bytes; see
-    docs/decisions/0016-audit-chain.md for how ``hash`` is computed.
+    docs/decisions/0016-audit-chain.md for how ``hash`` is computed. Each of
+    ``evidence_refs`` must be the ``artifact_url`` of evidence stored for a
+    work package of the same feature.
     """
 
     feature_id: int
@@ -144,6 +217,13 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
+    """Evidence that work package ``wp_id`` satisfies requirement ``fr_id``.
+
+    ``artifact_url`` (a PR, a commit, a test report) is what audit entries cite
+    in their ``evidence_refs``. ``confidence`` is a finite number from 0 to 1;
+    ``metadata`` a JSON object.
+    """
+
     wp_id: int
     fr_id: str
     artifact_url: str
@@ -156,6 +236,9 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyRule:
+    """A policy rule (``rule_id`` such as ``"FR-REVIEW-001"``); inactive rules are kept
+    but not listed by ``list_active_policies``."""
+
     rule_id: str
     description: str
     is_active: bool = True
@@ -164,6 +247,9 @@ class PolicyRule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metric:
+    """A measurement of a feature (or one of its work packages): ``value`` (finite)
+    in ``unit``, taken at ``recorded_at`` (now when omitted)."""
+
     feature_id: int
     metric_type: str
     value: float
@@ -175,6 +261,8 @@ class Metric:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GovernanceContract:
+    """Version ``version`` (1 to 2**31 - 1) of a feature's rules; immutable once stored."""
+
     feature_id: int
     version: int
     rules: tuple[PolicyRule, ...] = ()
@@ -184,6 +272,9 @@ class GovernanceContract:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncMapping:
+    """A feature (or, with ``wp_id``, one of its packages) mirrored as issue
+    ``external_id`` on an external ``platform``; one per platform."""
+
     feature_id: int
     platform: str
     external_id: str
@@ -309,6 +400,9 @@ class VectorClock(Mapping[str, int]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceNode:
+    """A device of a multi-device setup and its vector clock; ``last_seen`` is now
+    when omitted."""
+
     device_id: str
     name: str = ""
     clock: VectorClock = field(default_factory=VectorClock)
@@ -317,8 +411,6 @@ class DeviceNode:
 
 
 # --------------------------------------------------------------------------- validation
-
-E = TypeVar("E", bound=StrEnum)
 
 MAX_ID: Final = 2**63 - 1
 MAX_SEQUENCE: Final = 2**32 - 1
