@@ -20,7 +20,13 @@ from .backends import register_backend
 from .config import DEFAULT_URL, resolve_url
 from .digest import ContentDigest
 from .domains.cas import CasStore
-from .domains.council import CouncilRepository, CouncilRun, CouncilRunEvent, CouncilRunStatus
+from .domains.council import (
+    CouncilRepository,
+    CouncilRewind,
+    CouncilRun,
+    CouncilRunEvent,
+    CouncilRunStatus,
+)
 from .domains.items import ItemStore
 from .domains.releases import ReleaseMetadata, ReleaseRecord, ReleaseRegistry
 from .domains.runs import (
@@ -72,6 +78,7 @@ __all__ = [
     "Conflict",
     "ContentDigest",
     "CouncilRepository",
+    "CouncilRewind",
     "CouncilRun",
     "CouncilRunEvent",
     "CouncilRunStatus",

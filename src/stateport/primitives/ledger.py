@@ -93,6 +93,11 @@ def _seq_of(sk: str) -> int:
     return int(sk[len(ENTRY_PREFIX) :])
 
 
+Then = Callable[[Item, int], Mapping[str, Any]]
+"""After a truncation: the head (closed for it) and the last entry kept -> the
+attributes to set as the stream reopens."""
+
+
 @dataclass(slots=True)  # not frozen: one is built per entry read (as Item)
 class Entry:
     """One entry of a ledger: its sequence number and its attributes."""
@@ -409,7 +414,12 @@ class Ledger:
     # ---- truncation -----------------------------------------------------------
 
     async def truncate_after(
-        self, stream: str, seq: int, *, allow: Callable[[Item], None] | None = None
+        self,
+        stream: str,
+        seq: int,
+        *,
+        allow: Callable[[Item], None] | None = None,
+        then: Then | None = None,
     ) -> int:
         """Delete every entry with a number above ``seq``; return how many.
 
@@ -422,6 +432,13 @@ class Ledger:
         change), the truncation stops with :class:`Conflict` and can be run
         again; a truncation cut short by a crash is finished by running it
         again. The next append continues at the last kept entry's number + 1.
+
+        ``then(head, kept)`` (``kept``: the number of the last entry kept, 0 for
+        none) returns attributes to set on the head in the step that reopens
+        the stream, which then opens whatever its state before; that step must
+        apply, or the truncation raises :class:`Conflict` (run it again). So a
+        truncation and a change of the head's state are one operation to
+        every reader.
         """
         if type(seq) is not int or seq < 0:
             raise ValidationError(f"seq must be an int >= 0, got {seq!r}")
@@ -429,7 +446,7 @@ class Ledger:
         async def cut() -> int:
             return seq
 
-        return await self._truncate(stream, cut, allow)
+        return await self._truncate(stream, cut, allow, then)
 
     async def truncate_before_first(
         self,
@@ -437,6 +454,7 @@ class Ledger:
         first: Callable[[Entry], bool],
         *,
         allow: Callable[[Item], None] | None = None,
+        then: Then | None = None,
     ) -> int:
         """Delete the first entry for which ``first(entry)`` holds and every entry
         after it; return how many. Chosen once the stream is closed, so an
@@ -451,13 +469,14 @@ class Ledger:
                 keep = entry.seq
             return keep
 
-        return await self._truncate(stream, cut, allow)
+        return await self._truncate(stream, cut, allow, then)
 
     async def _truncate(
         self,
         stream: str,
         cut: Callable[[], Awaitable[int]],
         allow: Callable[[Item], None] | None,
+        then: Then | None,
     ) -> int:
         pk = self.pk(stream)
         head = await self.require_head(stream)
@@ -496,6 +515,19 @@ class Ledger:
                     raise changed from None
                 raise
             deleted += len(page.items)
+        if then is not None:
+            try:
+                await self.table.update(
+                    pk,
+                    HEAD_SK,
+                    set={**then(head, seq), "open": True},
+                    remove=["truncating"],
+                    condition=VersionEquals(head.version),
+                    tag=HEAD_TAG,
+                )
+            except Conflict:
+                raise changed from None
+            return deleted
         with contextlib.suppress(Conflict):  # changed at the last moment: it decided `open`
             await self.table.update(
                 pk,

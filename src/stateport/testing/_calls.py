@@ -150,6 +150,7 @@ CALLS: dict[str, Call] = {
     "council.list_events": lambda sp: sp.council.list_events("r"),
     "council.list_runs": lambda sp: sp.council.list_runs(),
     "council.mark_interrupted_runs": lambda sp: sp.council.mark_interrupted_runs(),
+    "council.rewind_run": lambda sp: sp.council.rewind_run("r", 0),
     "council.truncate_events_after_wave": lambda sp: sp.council.truncate_events_after_wave("r", 0),
     "council.update_graph": lambda sp: sp.council.update_graph("r", "{}"),
     "council.update_run_status": lambda sp: sp.council.update_run_status(
@@ -212,10 +213,14 @@ CALLS: dict[str, Call] = {
     "work.update_device_clock": lambda sp: sp.work.update_device_clock(
         "d1", VectorClock({"d1": 1})
     ),
+    "work.update_feature": lambda sp: sp.work.update_feature(1, actor="ada", spec_hash=b"h"),
     "work.update_feature_state": lambda sp: sp.work.update_feature_state(
         1, FeatureState.PLAN, actor="ada"
     ),
     "work.update_sync_mapping_state": lambda sp: sp.work.update_sync_mapping_state(1, "open", T0),
+    "work.update_work_package": lambda sp: sp.work.update_work_package(
+        1, actor="ada", pr_state="open"
+    ),
     "work.update_wp_state": lambda sp: sp.work.update_wp_state(1, WpState.DOING, actor="ada"),
     "work.upsert_device_node": lambda sp: sp.work.upsert_device_node(DeviceNode(device_id="d1")),
     "work.verify_audit_chain": lambda sp: sp.work.verify_audit_chain(1),

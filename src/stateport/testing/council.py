@@ -103,14 +103,14 @@ class CouncilRepositoryConformance(StoreConformance):
         async with self.open_store() as sp:
             await sp.council.create_run(CouncilRun("e"))
             first = await sp.council.append_event(CouncilRunEvent("e", "start", {"x": 1}))
-            assert first.seq == 1 and first.created_at is not None
+            assert first.seq == 0 and first.created_at is not None  # 0-based, as the source
             second = await sp.council.append_event(
-                CouncilRunEvent("e", "node", wave_index=1, seq=2)
+                CouncilRunEvent("e", "node", wave_index=1, seq=1)
             )
-            assert second.seq == 2
-            with pytest.raises(Conflict):
-                await sp.council.append_event(CouncilRunEvent("e", "dup", seq=2))
-            with pytest.raises(Conflict):
+            assert second.seq == 1
+            with pytest.raises(Conflict, match="seq 1 already exists; the next is 2"):
+                await sp.council.append_event(CouncilRunEvent("e", "dup", seq=1))
+            with pytest.raises(Conflict, match="seq 5 would leave a gap; the next is 2"):
                 await sp.council.append_event(CouncilRunEvent("e", "gap", seq=5))
             events = await sp.council.list_events("e")
             assert events == [first, second]
@@ -129,12 +129,12 @@ class CouncilRepositoryConformance(StoreConformance):
             await other.update_graph("w", GRAPH)  # the run changes and stays open
             await other.update_run_status("w", S.AWAITING_APPROVAL)
             second = await sp.council.append_event(CouncilRunEvent("w", "second"))
-            assert second.seq == 2
+            assert second.seq == 1
             await other.update_run_status("w", S.RUNNING)
             await other.update_run_status("w", S.COMPLETED)
             with pytest.raises(InvalidTransition):
                 await sp.council.append_event(CouncilRunEvent("w", "late"))
-            assert [e.seq for e in await other.list_events("w")] == [1, 2]
+            assert [e.seq for e in await other.list_events("w")] == [0, 1]
 
     @async_test
     async def test_a_completed_run_takes_no_events(self) -> None:
@@ -212,21 +212,21 @@ class CouncilRepositoryConformance(StoreConformance):
             await sp.council.update_run_status("w", S.INTERRUPTED)
             assert await sp.council.truncate_events_after_wave("w", 1) == 3
             events = await sp.council.list_events("w")
-            assert [(e.seq, e.wave_index) for e in events] == [(1, 0), (2, 0), (3, 1), (4, 1)]
+            assert [(e.seq, e.wave_index) for e in events] == [(0, 0), (1, 0), (2, 1), (3, 1)]
             assert await sp.council.truncate_events_after_wave("w", 9) == 0
             await sp.council.update_run_status("w", S.RUNNING)
             again = await sp.council.append_event(CouncilRunEvent("w", "redo", wave_index=2))
-            assert again.seq == 5
+            assert again.seq == 4
             with pytest.raises(Conflict):
-                await sp.council.append_event(CouncilRunEvent("w", "old number", seq=7))
+                await sp.council.append_event(CouncilRunEvent("w", "old number", seq=6))
             await sp.council.update_run_status("w", S.INTERRUPTED)
             assert await sp.council.truncate_events_after_wave("w", 0) == 3
-            assert [e.seq for e in await sp.council.list_events("w")] == [1, 2]
+            assert [e.seq for e in await sp.council.list_events("w")] == [0, 1]
             with pytest.raises(NotFound):
                 await sp.council.truncate_events_after_wave("nobody", 0)
             await sp.council.update_run_status("w", S.RUNNING)
             await sp.council.update_run_status("w", S.COMPLETED)
-            with pytest.raises(InvalidTransition):
+            with pytest.raises(InvalidTransition, match="rewind_run"):
                 await sp.council.truncate_events_after_wave("w", 0)
 
     @async_test
@@ -237,7 +237,7 @@ class CouncilRepositoryConformance(StoreConformance):
                 await sp.council.append_event(CouncilRunEvent("long", "e", wave_index=i // 10))
             await sp.council.update_run_status("long", S.INTERRUPTED)
             assert await sp.council.truncate_events_after_wave("long", 2) == 220
-            assert [e.seq for e in await sp.council.list_events("long")] == list(range(1, 31))
+            assert [e.seq for e in await sp.council.list_events("long")] == list(range(30))
 
     @async_test
     async def test_concurrent_appenders_and_status_changes(self) -> None:
@@ -264,7 +264,7 @@ class CouncilRepositoryConformance(StoreConformance):
 
             await asyncio.gather(in_threads(append, 3), in_threads(flip, 2))
             events = await sp.council.list_events("busy")
-            assert [e.seq for e in events] == list(range(1, 46))
+            assert [e.seq for e in events] == list(range(45))
             assert sorted((e.payload["w"], e.payload["i"]) for e in events) == [
                 (w, i) for w in range(3) for i in range(15)
             ]
@@ -310,7 +310,7 @@ class CouncilRepositoryConformance(StoreConformance):
             assert deleted == [0] * 40
             kept = {e.seq for e in await sp.council.list_events("r")}
             assert set(accepted) <= kept, "an append that succeeded was deleted"
-            assert kept == set(range(1, 301 + len(accepted)))
+            assert kept == set(range(300 + len(accepted)))  # numbered from 0
             assert accepted  # the appender ran during the rewinds (refusals: likely)
 
     @async_test
@@ -329,7 +329,7 @@ class CouncilRepositoryConformance(StoreConformance):
             assert await sp.council.truncate_events_after_wave("r", 0) == 2
             await sp.council.update_run_status("r", S.RUNNING)
             again = await sp.council.append_event(CouncilRunEvent("r", "redo", wave_index=1))
-            assert again.seq == 2
+            assert again.seq == 1
 
     @needs(Capability.PERSISTENT)
     def test_runs_and_events_survive_close_and_reopen(self) -> None:
@@ -354,7 +354,7 @@ class CouncilRepositoryConformance(StoreConformance):
                 return run, events, nxt.seq or 0
 
         run, events = asyncio.run(write())
-        assert asyncio.run(boot()) == (run, events, 2)
+        assert asyncio.run(boot()) == (run, events, 1)
 
     @async_test
     async def test_bad_input(self) -> None:
@@ -372,7 +372,8 @@ class CouncilRepositoryConformance(StoreConformance):
                 lambda: council.update_graph("ok", {"nodes": []}),
                 lambda: council.append_event(CouncilRunEvent("ok", "")),
                 lambda: council.append_event(CouncilRunEvent("ok", "t", wave_index=-1)),
-                lambda: council.append_event(CouncilRunEvent("ok", "t", seq=0)),
+                lambda: council.append_event(CouncilRunEvent("ok", "t", seq=-1)),
+                lambda: council.rewind_run("ok", -1),
                 lambda: council.append_event(CouncilRunEvent("ok", "t", payload={1, 2})),
                 lambda: council.truncate_events_after_wave("ok", -1),
                 lambda: council.list_runs("unknown"),
@@ -384,3 +385,122 @@ class CouncilRepositoryConformance(StoreConformance):
                     pytest.fail(f"bad call {i} was accepted")
             assert [r.id for r in await sp.council.list_runs()] == ["ok"]
             assert await sp.council.list_events("ok") == []
+
+    # ------------------------------------------------------------ the source's callers
+
+    @async_test
+    async def test_runs_stored_before_zero_based_numbering_keep_theirs(self) -> None:
+        """A run whose head has no ``first_seq`` (written by an earlier version)
+        keeps numbering its events from 1, through any repository object."""
+        async with self.open_store() as sp:
+            await sp.council.create_run(CouncilRun("old"))
+            await sp.table.update("council#old", "head", remove=["first_seq"])
+            council = CouncilRepository(sp.table)  # a fresh process: nothing cached
+            first = await council.append_event(CouncilRunEvent("old", "a", wave_index=0))
+            assert first.seq == 1
+            second = await council.append_event(CouncilRunEvent("old", "b", wave_index=1, seq=2))
+            assert second.seq == 2
+            with pytest.raises(ValidationError, match="from 1"):
+                await council.append_event(CouncilRunEvent("old", "c", seq=0))
+            with pytest.raises(Conflict, match="seq 2 already exists; the next is 3"):
+                await council.append_event(CouncilRunEvent("old", "c", seq=2))
+            await council.update_run_status("old", S.COMPLETED)
+            assert await council.rewind_run("old", 0) == 1
+            run = await council.get_run("old")
+            assert run is not None and run.rewinds[0].kept_seq == 1
+            assert [e.seq for e in await council.list_events("old")] == [1]
+            again = await council.append_event(CouncilRunEvent("old", "redo", wave_index=1))
+            assert again.seq == 2
+
+    @async_test
+    async def test_rewind_run_reruns_a_finished_run_from_a_wave(self) -> None:
+        async with self.open_store() as sp:
+            c = sp.council
+            await c.create_run(CouncilRun("f", graph_json=GRAPH))
+            for wave in (0, 0, 1, 2):
+                await c.append_event(CouncilRunEvent("f", f"wave{wave}", wave_index=wave))
+            with pytest.raises(InvalidTransition, match="interrupt it"):
+                await c.rewind_run("f", 0)  # running: its executor would race the deletes
+            await c.update_run_status("f", S.COMPLETED)
+            for status in S:
+                if status is not S.COMPLETED:
+                    with pytest.raises(InvalidTransition):
+                        await c.update_run_status("f", status)  # no other way out
+            before = datetime.now(UTC)
+            assert await c.rewind_run("f", 0) == 2
+            run = await c.get_run("f")
+            assert run is not None and run.status is S.RUNNING and run.graph_json == GRAPH
+            (rewind,) = run.rewinds
+            assert (rewind.wave_index, rewind.from_status, rewind.kept_seq) == (0, S.COMPLETED, 1)
+            assert rewind.at >= before
+            assert [r.id for r in await c.list_runs(S.RUNNING)] == ["f"]
+            assert await c.list_runs(S.COMPLETED) == []
+            redo = await c.append_event(CouncilRunEvent("f", "redo", wave_index=1))
+            assert redo.seq == 2  # numbering continues after the kept events
+            await c.update_run_status("f", S.FAILED)
+            assert await c.rewind_run("f", 5) == 0  # nothing after wave 5: just re-run
+            run = await c.get_run("f")
+            assert run is not None and run.status is S.RUNNING
+            assert [(r.wave_index, r.from_status, r.kept_seq) for r in run.rewinds] == [
+                (0, S.COMPLETED, 1),
+                (5, S.FAILED, 2),
+            ]
+            await c.update_run_status("f", S.INTERRUPTED)
+            await c.create_run(CouncilRun("empty", status=S.COMPLETED))
+            assert await c.rewind_run("empty", 0) == 0
+            empty = await c.get_run("empty")
+            assert empty is not None and empty.rewinds[0].kept_seq is None
+            assert (await c.append_event(CouncilRunEvent("empty", "first"))).seq == 0
+            with pytest.raises(NotFound):
+                await c.rewind_run("nobody", 0)
+
+    @async_test
+    async def test_a_rewound_run_is_never_seen_running_with_its_old_log(self) -> None:
+        """The rewind returns the run to running in the step that reopens its log:
+        a reader that sees it running sees the truncated log."""
+        async with self.open_store() as sp:
+            c = sp.council
+            await c.create_run(CouncilRun("r"))
+            for i in range(300):  # 200 events to delete: several transactions
+                await c.append_event(CouncilRunEvent("r", "e", wave_index=i // 100))
+            await c.update_run_status("r", S.COMPLETED)
+            seen: list[tuple[S, int]] = []
+            reading, done = threading.Event(), threading.Event()
+
+            async def read(_: int) -> None:
+                while not done.is_set():
+                    run = await c.get_run("r")
+                    events = await c.list_events("r")
+                    assert run is not None
+                    seen.append((run.status, max(e.wave_index for e in events)))
+                    reading.set()
+
+            async def rewind(_: int) -> None:
+                try:
+                    assert await asyncio.to_thread(reading.wait, 30)
+                    assert await c.rewind_run("r", 0) == 200
+                finally:
+                    done.set()
+
+            await asyncio.gather(in_threads(read, 2), in_threads(rewind, 1))
+            assert seen, "the readers read nothing"
+            assert all(wave == 0 for status, wave in seen if status is S.RUNNING), seen
+
+    @async_test
+    async def test_a_rewind_run_cut_short_is_finished_by_calling_it_again(self) -> None:
+        async with self.open_store() as sp:
+            c = sp.council
+            await c.create_run(CouncilRun("r"))
+            for wave in (0, 1, 2):
+                await c.append_event(CouncilRunEvent("r", "e", wave_index=wave))
+            await c.update_run_status("r", S.COMPLETED)
+            # what a crash in the middle of a rewind leaves: the log closed and marked
+            await sp.table.update("council#r", "head", set={"open": False, "truncating": True})
+            with pytest.raises(InvalidTransition):
+                await c.update_run_status("r", S.RUNNING)
+            with pytest.raises(InvalidTransition, match="rewind_run"):
+                await c.truncate_events_after_wave("r", 0)
+            assert await c.rewind_run("r", 0) == 2
+            run = await c.get_run("r")
+            assert run is not None and run.status is S.RUNNING and len(run.rewinds) == 1
+            assert (await c.append_event(CouncilRunEvent("r", "redo", wave_index=1))).seq == 1
