@@ -439,6 +439,13 @@ def test_demo_runs_twice_on_the_same_store(
     assert "already stored: deduplicated" in second
 
 
+def test_demo_help_lists_what_the_demo_does(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--help")
+    assert code == 0
+    for i, s in enumerate(STEPS, 1):
+        assert f"{i:>2}. {s.title}\n" in out
+
+
 def test_demo_on_the_default_store(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "demo")
     assert code == 0

@@ -90,11 +90,12 @@ def test_create_move_and_depend(capsys: pytest.CaptureFixture[str], url: str) ->
     assert code == 1 and err.startswith("error: ") and "cycle" in err
     assert using(url, lambda sp: sp.work.get_wp_dependencies(schema_id)) == []
 
-    code, out, _ = run(
-        capsys,
-        *("--url", url, "work", "move", "feature", "001-login", "PLAN"),
-        *("--actor", "ada", "--evidence", "spec-review"),
-    )
+    move_feature = ("--url", url, "work", "move", "feature", "001-login", "PLAN")
+    code, _, err = run(capsys, *move_feature, "--actor", "ada", "--evidence", "spec-review")
+    assert code == 1 and "names no evidence" in err  # cited evidence must be stored
+    evidence = Evidence(wp_id=schema_id, fr_id="FR-1", artifact_url="spec-review")
+    using(url, lambda sp: sp.work.create_evidence(evidence))
+    code, out, _ = run(capsys, *move_feature, "--actor", "ada", "--evidence", "spec-review")
     assert code == 0
     assert out == "moved feature '001-login' to PLAN (actor ada)\n"
     assert using(url, lambda sp: sp.work.require_feature(feature.id)).state == "PLAN"
@@ -127,7 +128,7 @@ def test_create_move_and_depend(capsys: pytest.CaptureFixture[str], url: str) ->
     code, _, err = run(
         capsys, "--url", url, "work", "move", "wp", str(schema_id), "DONE", "--actor", "x"
     )
-    assert code == 1 and "cannot move" in err and "Traceback" not in err
+    assert code == 1 and "cannot become" in err and "Traceback" not in err
     after = using(url, lambda sp: sp.work.get_work_package(schema_id))
     assert after is not None and after.state == "DOING"
     assert len(using(url, lambda sp: sp.work.get_audit_trail(feature.id))) == len(trail)
@@ -143,7 +144,7 @@ def test_create_move_and_depend(capsys: pytest.CaptureFixture[str], url: str) ->
         (["work", "create", "wp", "001-login", "one", "X"], 2, "invalid int"),
         (["work", "move", "feature", "001-login", "PLAN"], 2, "--actor"),
         (["work", "move", "feature", "001-login", "LATER", "--actor", "a"], 2, "invalid choice"),
-        (["work", "move", "wp", "1", "DONE", "--actor", "a"], 1, "cannot move"),
+        (["work", "move", "wp", "1", "DONE", "--actor", "a"], 1, "cannot become"),
         (["work", "move", "feature", "nope", "PLAN", "--actor", "a"], 1, "no feature"),
         (["work", "move", "wp", "999", "DOING", "--actor", "a"], 1, "no work package 999"),
         (["work", "move", "wp", "1", "DOING", "--actor", ""], 1, "actor"),
@@ -297,3 +298,50 @@ def test_listings(capsys: pytest.CaptureFixture[str], url: str) -> None:
     assert code == 1 and "no feature 'nope'" in err
     code, _, err = run(capsys, "--url", url, "work", "sync", "--feature", "nope")
     assert code == 1 and "no feature 'nope'" in err
+
+
+def test_edit_a_work_package_and_a_feature(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    async def fill(sp: stateport.Stateport) -> int:
+        fid = await sp.work.create_feature(Feature(slug="001-login", friendly_name="Login"))
+        wp = await sp.work.create_work_package(
+            WorkPackage(feature_id=fid, sequence=1, title="Schema", agent_id="agent-1")
+        )
+        await sp.work.create_evidence(Evidence(wp_id=wp, fr_id="FR-1", artifact_url="pr/7"))
+        return wp
+
+    wp = using(url, fill, create=True)
+    edit = ("--url", url, "work", "edit", "wp", str(wp), "--actor", "ada")
+    code, out, _ = run(
+        capsys, *edit, "--pr-state", "open", "--file-scope", "db.py", "--file-scope", "m.py"
+    )
+    assert code == 0
+    assert out == (
+        f'work package {wp} (WP01): set pr_state="open", file_scope=["db.py", "m.py"] (actor ada)\n'
+    )
+    code, out, _ = run(capsys, *edit, "--pr-state", "open")
+    assert (code, out) == (0, f"work package {wp} (WP01): nothing to change\n")
+    code, out, _ = run(capsys, *edit, "--agent-id", "", "--evidence", "pr/7", "--json")
+    stored = one_json(out)
+    assert stored["agent_id"] is None and stored["pr_state"] == "open" and stored["id"] == wp
+    got = using(url, lambda sp: sp.work.get_work_package(wp))
+    assert got is not None and got.agent_id is None and got.file_scope == ("db.py", "m.py")
+
+    feature = ("--url", url, "work", "edit", "feature", "001-login", "--actor", "ada")
+    code, out, _ = run(capsys, *feature, "--spec-hash", "ab01")
+    assert (code, out) == (0, "feature '001-login': set spec_hash=\"ab01\" (actor ada)\n")
+    assert using(url, lambda sp: sp.work.require_feature("001-login")).spec_hash == b"\xab\x01"
+    trail = using(url, lambda sp: sp.work.get_audit_trail(1))
+    assert [(e.actor, e.transition, e.evidence_refs) for e in trail] == [
+        ("ada", 'WP01: set pr_state="open", file_scope=["db.py", "m.py"]', ()),
+        ("ada", "WP01: set agent_id=null", ("pr/7",)),
+        ("ada", 'set spec_hash="ab01"', ()),
+    ]
+    for bad, message in (
+        (edit, "nothing to change"),
+        ((*feature, "--spec-hash", "xyz"), "hexadecimal"),
+        (("--url", url, "work", "edit", "wp", "99", "--actor", "a", "--pr-url", "u"), "no work"),
+        ((*edit, "--pr-url", "u", "--evidence", "pr/404"), "names no evidence"),
+    ):
+        code, _, err = run(capsys, *bad)
+        assert code == 1 and message in err, err
+    assert len(using(url, lambda sp: sp.work.get_audit_trail(1))) == 3  # nothing more written

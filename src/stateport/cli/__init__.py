@@ -45,6 +45,7 @@
     │   ├── audit SLUG                  a feature's audit trail, in chain order
     │   ├── create feature SLUG NAME | wp SLUG SEQUENCE TITLE
     │   ├── move feature SLUG STATE | wp WP_ID STATE  --actor WHO (audited)
+    │   ├── edit feature SLUG | wp WP_ID  --actor WHO  fields (audited)
     │   ├── depend WP_ID ON_ID          WP_ID waits for ON_ID
     │   ├── evidence --wp WP_ID | --fr FR_ID   evidence records
     │   ├── metrics SLUG                a feature's metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..demo import run_demo
+from ..demo import STEPS, run_demo
 from ..store import open as open_store
 from ..url import redact
 from ._common import Commands, store_url, subcommand
@@ -17,20 +17,26 @@ def register(
     commands: Commands,
     common: argparse.ArgumentParser,
 ) -> None:
-    subcommand(
+    demo = subcommand(
         commands,
         common,
         "demo",
         _demo,
         help="write example data to a store and show each step",
-        description=(
-            "Walk through the store's API on real data: put and query items, a "
-            "conditional transaction that commits and one that fails with "
-            "Conflict, a paged query, a secondary-index query, a blob round "
-            "trip and the schema version. It writes to the store (by default "
-            "the default SQLite store) under keys unique to each run, so it "
-            "can be run again."
-        ),
+        description=_description(),
+    )
+    demo.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _description() -> str:
+    """What the demo does: its steps, from the list it runs."""
+    steps = "\n".join(f"  {i:>2}. {s.title}" for i, s in enumerate(STEPS, 1))
+    return (
+        "A guided tour of the store's API on real data, printing what each step\n"
+        "does and what came back:\n\n"
+        f"{steps}\n\n"
+        "It writes to the store (by default the default SQLite store) under keys\n"
+        "unique to each run, so it can be run again on the same store."
     )
 
 

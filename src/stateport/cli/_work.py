@@ -92,6 +92,7 @@ def feature_dict(f: Feature) -> dict[str, Any]:
         "friendly_name": f.friendly_name,
         "state": f.state.value,
         "target_branch": f.target_branch,
+        "spec_hash": None if f.spec_hash is None else f.spec_hash.hex(),
         "created_at": _when(f.created_at),
         "updated_at": _when(f.updated_at),
     }
@@ -105,7 +106,9 @@ def wp_dict(wp: WorkPackage, deps: list[int] | None = None) -> dict[str, Any]:
         "state": wp.state.value,
         "agent_id": wp.agent_id,
         "pr_url": wp.pr_url,
+        "pr_state": wp.pr_state,
         "file_scope": list(wp.file_scope),
+        "worktree_path": wp.worktree_path,
     }
     if deps is not None:
         out["depends_on"] = deps

@@ -1,9 +1,12 @@
-"""``stateport work create|move|depend``: create features and work packages, move
-them through their states (each move audited) and add dependencies."""
+"""``stateport work create|move|edit|depend``: create features and work packages,
+move them through their states and edit their fields (each change audited), and
+add dependencies."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from ..domains.work import (
     DependencyType,
@@ -15,7 +18,16 @@ from ..domains.work import (
     WpState,
 )
 from ..errors import NotFound
-from ._common import DONE, Commands, command_group, json_flag, report, store_of, subcommand
+from ._common import (
+    DONE,
+    CommandError,
+    Commands,
+    command_group,
+    json_flag,
+    report,
+    store_of,
+    subcommand,
+)
 from ._work import feature_dict, wp_dict
 
 __all__ = ["register"]
@@ -117,6 +129,8 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
     move_wp.add_argument("state", choices=[s.value for s in WpState], metavar="STATE", help=states)
     _audit_options(move_wp)
 
+    _register_edit(sub, common)
+
     depend = subcommand(
         sub,
         common,
@@ -141,16 +155,105 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
     json_flag(depend, what=DONE)
 
 
+def _register_edit(sub: Commands, common: argparse.ArgumentParser) -> None:
+    edit = command_group(
+        sub,
+        common,
+        "edit",
+        help="change fields of a work package or a feature (audited)",
+        description=(
+            "Change who works on a work package, where, and how its pull request "
+            "stands, or a feature's spec hash. Each change is written with an audit "
+            "entry by --actor in the same transaction; an empty value clears a "
+            "field; values already stored change nothing."
+        ),
+    )
+    wp = subcommand(
+        edit,
+        common,
+        "wp",
+        _edit_wp,
+        help="change a work package's agent, PR, file scope or worktree",
+        description="Change fields of the work package WP_ID; the others keep their values.",
+    )
+    wp.add_argument("wp_id", type=int, metavar="WP_ID", help="the work package's id")
+    wp.add_argument("--agent-id", metavar="ID", help="the agent working on it")
+    wp.add_argument("--pr-url", metavar="URL", help="its pull request")
+    wp.add_argument("--pr-state", metavar="STATE", help="its pull request's state, e.g. merged")
+    wp.add_argument("--worktree-path", metavar="PATH", help="the worktree it is worked on in")
+    wp.add_argument(
+        "--file-scope",
+        action="append",
+        metavar="PATH",
+        help="a file it touches (repeat for more; replaces the list; '' empties it)",
+    )
+    _audit_options(wp)
+    feature = subcommand(
+        edit,
+        common,
+        "feature",
+        _edit_feature,
+        help="change a feature's spec hash",
+        description="Set the spec hash of the feature SLUG (hexadecimal; '' clears it).",
+    )
+    feature.add_argument("feature", metavar="SLUG", help="the feature's slug")
+    feature.add_argument("--spec-hash", required=True, metavar="HEX", help="the hash, in hex")
+    _audit_options(feature)
+
+
+_WP_FIELDS = ("agent_id", "pr_url", "pr_state", "worktree_path")
+
+
+async def _edit_wp(args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {
+        name: getattr(args, name) or None for name in _WP_FIELDS if getattr(args, name) is not None
+    }
+    if args.file_scope is not None:
+        fields["file_scope"] = [path for path in args.file_scope if path]
+    if not fields:
+        raise CommandError("nothing to change: give a field to set, e.g. --pr-state merged")
+    async with store_of(args, create=False) as sp:
+        before = await _read_wp(sp.work, args.wp_id)
+        wp = await sp.work.update_work_package(
+            args.wp_id, actor=args.actor, evidence_refs=args.evidence, **fields
+        )
+    _report_edit(args, f"work package {wp.id} (WP{wp.sequence:02d})", wp_dict(before), wp_dict(wp))
+    return 0
+
+
+async def _edit_feature(args: argparse.Namespace) -> int:
+    try:
+        spec_hash = bytes.fromhex(args.spec_hash) or None
+    except ValueError:
+        raise CommandError(f"--spec-hash is not hexadecimal: {args.spec_hash!r}") from None
+    async with store_of(args, create=False) as sp:
+        before = await sp.work.require_feature(args.feature)
+        feature = await sp.work.update_feature(
+            before.id, actor=args.actor, spec_hash=spec_hash, evidence_refs=args.evidence
+        )
+    _report_edit(args, f"feature {feature.slug!r}", feature_dict(before), feature_dict(feature))
+    return 0
+
+
+def _report_edit(
+    args: argparse.Namespace, what: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    changed = {k: v for k, v in after.items() if k != "updated_at" and before.get(k) != v}
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
+    line = f"{what}: set {shown} (actor {args.actor})" if changed else f"{what}: nothing to change"
+    report(args, line, after)
+
+
 def _audit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--actor", required=True, metavar="WHO", help="who makes the move (in the audit trail)"
+        "--actor", required=True, metavar="WHO", help="who makes the change (in the audit trail)"
     )
     parser.add_argument(
         "--evidence",
         action="append",
         default=[],
         metavar="REF",
-        help="a reference to evidence for the move (repeat for more)",
+        help="the artifact URL of stored evidence for the change (repeat for more)",
     )
     json_flag(parser, what=DONE)
 
