@@ -41,3 +41,22 @@ def test_readme_lists_every_cli_command() -> None:
     for command in commands(build_parser(), ""):
         leaf = command.split()[-1]
         assert leaf in section, f"README does not mention `stateport {command}`"
+
+
+def test_work_records_and_methods_say_what_they_are_and_raise() -> None:
+    import inspect
+
+    import stateport.domains.work as work
+
+    errors = re.compile(r"NotFound|Conflict|ValidationError|InvalidTransition|IntegrityError")
+    for name in work.__all__:
+        value = getattr(work, name)
+        if inspect.isclass(value):
+            assert inspect.getdoc(value), f"{name} has no docstring"
+    for name, method in inspect.getmembers(work.WorkStore, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        doc = inspect.getdoc(method) or ""
+        assert doc, f"WorkStore.{name} has no docstring"
+        takes_input = len(inspect.signature(method).parameters) > 1
+        assert not takes_input or errors.search(doc), f"WorkStore.{name}: which errors?"

@@ -84,7 +84,8 @@ class AuditTrail(WorkCore):
         return [_audit.entry_of(fid, e.seq, e.attrs) for e in await self._ledger.entries(str(fid))]
 
     async def iter_audit_trail(self, feature_id: int) -> AsyncIterator[AuditEntry]:
-        """The feature's chain entry by entry, page by page (for long chains)."""
+        """The feature's chain entry by entry, page by page (for long chains); none for
+        an unknown feature. :class:`ValidationError` for a malformed id."""
         fid = check_id(feature_id, "feature_id")
         async for e in self._ledger.iter_entries(str(fid)):
             yield _audit.entry_of(fid, e.seq, e.attrs)
@@ -105,7 +106,8 @@ class AuditTrail(WorkCore):
         or reordered entry, and a truncated tail (the head is stored apart from
         the entries). With ``expected_head`` (an :meth:`audit_head` exported
         earlier) it also detects a chain rewritten or truncated together with
-        its stored head. Raises :class:`NotFound` for an unknown feature.
+        its stored head. Raises :class:`NotFound` for an unknown feature and
+        :class:`ValidationError` for a malformed id or head.
         """
         fid = check_id(feature_id, "feature_id")
         if expected_head is not None:
