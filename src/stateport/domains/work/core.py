@@ -23,7 +23,6 @@ from ...ports.table import Check, Item, Op, TablePort, Update, VersionEquals
 from ...primitives.chain import HASH_SIZE
 from ...primitives.ids import IdAllocator
 from ...primitives.ledger import Ledger
-from .audit import AuditWriter, entry_fields
 from .layout import (
     FEATURE_EXISTS_TAG,
     FEATURE_SK,
@@ -37,6 +36,7 @@ from .layout import (
     wp_sk,
 )
 from .models import MAX_SEQUENCE, check_name
+from .writer import AuditWriter, entry_fields
 
 __all__ = [
     "KEEP",

@@ -3,7 +3,7 @@
 Each piece is indexed by package (gsi1) and by requirement (gsi2); its artifact
 URL is also recorded beside its feature (``work.evidref#<F>``), where audit
 entries' ``evidence_refs`` are checked (see
-:meth:`~stateport.domains.work.audit.AuditWriter.require_evidence`).
+:meth:`~stateport.domains.work.writer.AuditWriter.require_evidence`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from typing import Any, Final
 from ... import _time
 from ...errors import NotFound, ValidationError
 from ...ports.table import Item, NotExists, Op, Put
-from .audit import entry_fields
 from .core import KEEP, TITLE, Keep, WorkCore, check_actor, check_type
 from .layout import (
     ALL_FEATURES,
@@ -40,6 +39,7 @@ from .models import (
     check_text,
     move_text,
 )
+from .writer import entry_fields
 
 __all__ = ["CREATOR", "Features"]
 

@@ -17,7 +17,6 @@ from ..._cache import BoundedCache
 from ...errors import NotFound
 from ...ports.table import Item, KeyRange, NotExists, Op, Put, TablePort, Update
 from ...primitives.ledger import LEDGER_TAGS
-from .audit import entry_fields
 from .core import (
     KEEP,
     TITLE,
@@ -57,6 +56,7 @@ from .models import (
     check_text,
     move_text,
 )
+from .writer import entry_fields
 
 __all__ = ["WorkPackages"]
 

@@ -14,8 +14,9 @@ concept, each a part built on :class:`~stateport.domains.work.core.WorkCore`:
 =====================  ==================================================
 
 The layout of the records and the tags of their operations are in
-:mod:`.layout`; how an audit entry is written with the change it records is
-:class:`~stateport.domains.work.audit.AuditWriter`. See
+:mod:`.layout`; the audit chain's format is :mod:`.audit`, and how an entry is
+written with the change it records is
+:class:`~stateport.domains.work.writer.AuditWriter`. See
 docs/decisions/0015-work-tracking.md and docs/decisions/0019-work-store-in-parts.md.
 """
 

@@ -18,6 +18,7 @@ from . import audit as _audit
 from .core import TITLE, WorkCore, check_actor, check_hash, check_sequence, check_type, check_when
 from .layout import feature_exists
 from .models import AuditEntry, check_id, check_strings, check_text
+from .writer import entry_fields
 
 __all__ = ["AuditTrail"]
 
@@ -62,7 +63,7 @@ class AuditTrail(WorkCore):
         # an unknown feature is NotFound in the append, which reads the chain head anyway
 
         async def prepare() -> tuple[dict[str, Any], Sequence[Op]]:
-            fields = _audit.entry_fields(
+            fields = entry_fields(
                 timestamp=_time.to_text(when or _time.now()),
                 actor=who,
                 transition=what,
