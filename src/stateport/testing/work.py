@@ -997,6 +997,41 @@ class WorkStoreConformance(StoreConformance):
             order = await w.execution_order(fid)
             assert sum(len(layer) for layer in order) == 3  # layered whole: acyclic
 
+    @async_test
+    async def test_threads_sharing_the_cached_graph_keep_it_consistent(self) -> None:
+        """Threads add dependencies to one feature through one store (one cached
+        graph), and try edges that would close cycles: what is stored is what
+        was accepted, a store with nothing cached agrees, and no cycle got in."""
+        async with self.open_store() as sp:
+            w = sp.work
+            fid = await _feature(w)
+            ids = await _wps(w, fid, 12)
+
+            async def add(worker: int) -> list[tuple[int, int]]:
+                added = []
+                for k in range(8):
+                    a, b = ids[(worker * 5 + k * 7) % 12], ids[(worker * 3 + k * 5) % 12]
+                    if a == b:
+                        continue
+                    try:
+                        await w.add_wp_dependency(WpDependency(wp_id=a, depends_on=b))
+                    except DependencyCycle:
+                        continue
+                    added.append((a, b))
+                return added
+
+            accepted = {e for edges in await in_threads(add, 4) for e in edges}
+            stored = {(d.wp_id, d.depends_on) for i in ids for d in await w.get_wp_dependencies(i)}
+            assert stored == accepted and stored
+            order = await w.execution_order(fid)
+            assert sorted(p.id for layer in order for p in layer) == sorted(ids)  # acyclic
+            fresh = WorkStore(sp.table)  # nothing cached: reads the graph from the engine
+            for a, b in stored:
+                with pytest.raises(DependencyCycle):
+                    await fresh.add_wp_dependency(WpDependency(wp_id=b, depends_on=a))
+                with pytest.raises(DependencyCycle):
+                    await w.add_wp_dependency(WpDependency(wp_id=b, depends_on=a))
+
     @needs(Capability.MULTI_PROCESS)
     def test_processes_race_one_feature_through_its_states(self) -> None:
         url = self.store_url()
