@@ -151,11 +151,10 @@ class SyncAndDevices(WorkCore):
     async def list_stale_sync_mappings(self, older_than: timedelta) -> list[SyncMapping]:
         """Mappings last synced more than ``older_than`` ago, oldest first.
         :class:`ValidationError` for a negative or non-timedelta age."""
-        age = check_age(older_than, "older_than")
-        cutoff = _time.to_text(_time.now() - age)
+        before = KeyRange.lt(_ago(older_than, "older_than"))
         return [
             mapping_of(i.attrs)
-            async for i in self.table.query_all(SYNC_INDEX, KeyRange.lt(cutoff), index="gsi1")
+            async for i in self.table.query_all(SYNC_INDEX, before, index="gsi1")
         ]
 
     # ---- devices
@@ -212,11 +211,10 @@ class SyncAndDevices(WorkCore):
     async def list_active_devices(self, active_within: timedelta) -> list[DeviceNode]:
         """Devices seen within ``active_within`` of now, least recently seen first.
         :class:`ValidationError` for a negative or non-timedelta age."""
-        age = check_age(active_within, "active_within")
-        cutoff = _time.to_text(_time.now() - age)
+        since = KeyRange.gte(_ago(active_within, "active_within"))
         return [
             device_of(i.attrs)
-            async for i in self.table.query_all(DEVICE_INDEX, KeyRange.gte(cutoff), index="gsi1")
+            async for i in self.table.query_all(DEVICE_INDEX, since, index="gsi1")
         ]
 
     async def get_device_node(self, device_id: str) -> DeviceNode | None:
@@ -248,3 +246,8 @@ class SyncAndDevices(WorkCore):
             return merged
 
         return await retrying(attempt, what=f"device {did!r}")
+
+
+def _ago(age: timedelta, what: str) -> str:
+    """The stored time of ``age`` ago (:class:`ValidationError` unless a timedelta >= 0)."""
+    return _time.to_text(_time.now() - check_age(age, what))
