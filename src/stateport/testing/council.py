@@ -461,8 +461,8 @@ class CouncilRepositoryConformance(StoreConformance):
         async with self.open_store() as sp:
             c = sp.council
             await c.create_run(CouncilRun("r"))
-            for i in range(300):  # 200 events to delete: several transactions
-                await c.append_event(CouncilRunEvent("r", "e", wave_index=i // 100))
+            for i in range(140):  # 120 events to delete: more than one transaction
+                await c.append_event(CouncilRunEvent("r", "e", wave_index=(i + 40) // 60))
             await c.update_run_status("r", S.COMPLETED)
             seen: list[tuple[S, int]] = []
             reading, done = threading.Event(), threading.Event()
@@ -478,7 +478,7 @@ class CouncilRepositoryConformance(StoreConformance):
             async def rewind(_: int) -> None:
                 try:
                     assert await asyncio.to_thread(reading.wait, 30)
-                    assert await c.rewind_run("r", 0) == 200
+                    assert await c.rewind_run("r", 0) == 120
                 finally:
                     done.set()
 
