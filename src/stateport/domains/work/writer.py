@@ -106,15 +106,23 @@ class AuditWriter:
         head = await self.head(fid)
         await self._check_position(fid, head.count)
         await self.require_evidence(fid, fields["evidence_refs"])
+        return self._next(fid, head, fields)[1]
+
+    def _next(
+        self, fid: int, head: ChainHead, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Op]]:
+        """The stored attributes of the entry after ``head`` and the operations
+        that append it (and move the head)."""
         seq = head.count + 1
         attrs = entry_attrs(feature_id=fid, seq=seq, prev_hash=head.hash, **fields)
-        return self.ledger.append_ops(
+        ops = self.ledger.append_ops(
             str(fid),
             seq,
             [attrs],
             head_set={"count": seq, "hash": attrs["hash"]},
             expect_prev={"hash": head.hash.hex()} if seq > 1 else None,
         )
+        return {**attrs, "seq": seq}, ops
 
     async def append(
         self,
@@ -155,22 +163,14 @@ class AuditWriter:
                 return None
             fields, ops = change
             await self.require_evidence(fid, fields["evidence_refs"])
-            seq = head.count + 1
-            attrs = entry_attrs(feature_id=fid, seq=seq, prev_hash=head.hash, **fields)
-            if expect_hash is not None and expect_hash.hex() != attrs["hash"]:
+            entry, chain = self._next(fid, head, fields)
+            if expect_hash is not None and expect_hash.hex() != entry["hash"]:
                 raise ValidationError(
                     "the entry's hash does not match its fields: leave hash empty and the "
                     "store computes it (see docs/decisions/0016-audit-chain.md)"
                 )
             try:
-                await self.ledger.append(
-                    stream,
-                    [attrs],
-                    first_seq=seq,
-                    expect_prev={"hash": head.hash.hex()} if seq > 1 else None,
-                    head_set={"count": seq, "hash": attrs["hash"]},
-                    extra_ops=ops,
-                )
+                await self.table.transact([*chain, *ops])
             except Conflict as e:
                 if e.tag in LEDGER_TAGS:
                     await self._check_position(fid, head.count)
@@ -178,7 +178,7 @@ class AuditWriter:
                 if e.tag is not None and e.tag in retry_on:
                     raise Retry(e.tag) from None
                 raise explained(e, explain) from None
-            return {**attrs, "seq": seq}
+            return entry
 
         return await retrying(attempt, what=f"the audit chain of feature {fid}")
 
