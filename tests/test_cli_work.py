@@ -345,3 +345,32 @@ def test_edit_a_work_package_and_a_feature(capsys: pytest.CaptureFixture[str], u
         code, _, err = run(capsys, *bad)
         assert code == 1 and message in err, err
     assert len(using(url, lambda sp: sp.work.get_audit_trail(1))) == 3  # nothing more written
+
+
+def test_create_in_a_later_state_is_audited(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, out, _ = run(
+        capsys,
+        *("--url", url, "work", "create", "feature", "010-late", "Late"),
+        *("--state", "IMPLEMENT", "--actor", "importer"),
+    )
+    assert code == 0 and "(IMPLEMENT)" in out
+    feature = using(url, lambda sp: sp.work.require_feature("010-late"))
+    assert feature.state == "IMPLEMENT"
+    trail = using(url, lambda sp: sp.work.get_audit_trail(feature.id))
+    assert [e.actor for e in trail] == ["importer"]
+    assert "SPECIFY" in trail[0].transition and "PLAN" in trail[0].transition
+
+    code, out, _ = run(
+        capsys, "--url", url, "work", "create", "wp", "010-late", "1", "Late WP", "--state", "DOING"
+    )
+    assert code == 0 and "(DOING)" in out
+    wps = using(url, lambda sp: sp.work.list_wps_by_feature(feature.id))
+    assert [wp.state for wp in wps] == ["DOING"]
+    assert len(using(url, lambda sp: sp.work.get_audit_trail(feature.id))) == 2
+    assert using(url, lambda sp: sp.work.verify_audit_chain(feature.id)).ok
+
+    code, _, err = run(
+        capsys, "--url", url, "work", "create", "feature", "011-x", "X", "--state", "NOPE"
+    )
+    assert code != 0 and "invalid choice" in err
+    assert using(url, lambda sp: sp.work.get_feature_by_slug("011-x")) is None

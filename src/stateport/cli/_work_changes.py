@@ -42,7 +42,7 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
         help="create a feature or a work package",
         description=(
             "Create a feature (in SPECIFY) or a work package of a feature (in "
-            "PLANNED) and print its id."
+            "PLANNED), or in a later --state, and print its id."
         ),
     )
     feature = subcommand(
@@ -51,13 +51,18 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
         "feature",
         _create_feature,
         help="create a feature",
-        description="Create the feature SLUG named NAME, in state SPECIFY, and print its id.",
+        description=(
+            "Create the feature SLUG named NAME, in state SPECIFY (or --state), and print "
+            "its id. Created in a later state, its audit trail starts with an entry by "
+            "--actor saying which states were skipped."
+        ),
     )
     feature.add_argument("slug", metavar="SLUG", help="its unique short name, e.g. 001-login")
     feature.add_argument("name", metavar="NAME", help="its friendly name")
     feature.add_argument(
         "--branch", default="main", metavar="BRANCH", help="the branch it targets (default: main)"
     )
+    _initial_state(feature, FeatureState)
     json_flag(feature, what=DONE)
 
     wp = subcommand(
@@ -68,8 +73,8 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
         help="create a work package of a feature",
         description=(
             "Create work package number SEQUENCE of the feature SLUG, titled TITLE, in "
-            "state PLANNED, and print its id: the other commands name a work package "
-            "by this id. Sequences are unique within a feature."
+            "state PLANNED (or --state), and print its id: the other commands name a "
+            "work package by this id. Sequences are unique within a feature."
         ),
     )
     wp.add_argument("feature", metavar="SLUG", help="the feature's slug")
@@ -85,6 +90,7 @@ def register(sub: Commands, common: argparse.ArgumentParser) -> None:
         help="a file it touches (repeat for more)",
     )
     wp.add_argument("--acceptance-criteria", default="", metavar="TEXT", help="when it is done")
+    _initial_state(wp, WpState)
     json_flag(wp, what=DONE)
 
     move = command_group(
@@ -258,10 +264,36 @@ def _audit_options(parser: argparse.ArgumentParser) -> None:
     json_flag(parser, what=DONE)
 
 
+def _initial_state(parser: argparse.ArgumentParser, states: type[FeatureState | WpState]) -> None:
+    first = next(iter(states))
+    parser.add_argument(
+        "--state",
+        default=first.value,
+        choices=[s.value for s in states],
+        metavar="STATE",
+        help=f"the state it starts in: {', '.join(states)} (default: {first.value})",
+    )
+    parser.add_argument(
+        "--actor",
+        metavar="WHO",
+        help="who created it, recorded when it starts in a later state (default: the store's)",
+    )
+
+
+def _creator(args: argparse.Namespace) -> dict[str, str]:
+    return {} if args.actor is None else {"actor": args.actor}
+
+
 async def _create_feature(args: argparse.Namespace) -> int:
-    new = Feature(slug=args.slug, friendly_name=args.name, target_branch=args.branch)
+    new = Feature(
+        slug=args.slug,
+        friendly_name=args.name,
+        target_branch=args.branch,
+        state=FeatureState(args.state),
+    )
     async with store_of(args, create=True) as sp:
-        feature = await sp.work.require_feature(await sp.work.create_feature(new))
+        fid = await sp.work.create_feature(new, **_creator(args))
+        feature = await sp.work.require_feature(fid)
     report(
         args,
         f"created feature {feature.id} {feature.slug!r} ({feature.state}): {feature.friendly_name}",
@@ -282,7 +314,9 @@ async def _create_wp(args: argparse.Namespace) -> int:
                 pr_url=args.pr_url,
                 file_scope=tuple(args.file_scope),
                 acceptance_criteria=args.acceptance_criteria,
-            )
+                state=WpState(args.state),
+            ),
+            **_creator(args),
         )
         wp = await _read_wp(sp.work, wid)
     report(
