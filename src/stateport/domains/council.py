@@ -53,7 +53,7 @@ from .._cache import BoundedCache
 from ..errors import Conflict, InvalidTransition, ValidationError
 from ..ports.table import Item, TablePort
 from ..primitives.ledger import ENTRY_TAG, PREV_TAG, Entry, Ledger
-from ..primitives.listing import newest_first, order_key
+from ..primitives.listing import all_newest_first, order_key
 from ..primitives.machine import StateMachine
 
 __all__ = [
@@ -312,15 +312,7 @@ class CouncilRepository:
             pk, index = _ALL, "gsi1"
         else:
             pk, index = _BY_STATUS + _status(status_filter).value, "gsi3"
-        runs: list[CouncilRun] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await newest_first(
-                self._table, index, pk, self._run, limit=500, cursor=cursor
-            )
-            runs.extend(page)
-            if cursor is None:
-                return runs
+        return await all_newest_first(self._table, index, pk, self._run)
 
     async def list_events(self, run_id: str) -> list[CouncilRunEvent]:
         """Every event of the run, in seq order; ``NotFound`` for an unknown run."""

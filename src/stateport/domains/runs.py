@@ -17,7 +17,7 @@ event without a number gets the next one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,7 +28,7 @@ from ..digest import ContentDigest, DigestLike
 from ..errors import ValidationError
 from ..ports.table import Item, TablePort
 from ..primitives.ledger import Entry, Ledger
-from ..primitives.listing import newest_first, order_key
+from ..primitives.listing import all_newest_first, newest_first, order_key
 from ..primitives.machine import StateMachine
 
 __all__ = [
@@ -319,14 +319,7 @@ class RunLedger:
 
         Runs created at the same instant come in a fixed order (by id, descending).
         """
-        runs: list[RunRecord] = []
-        cursor: str | None = None
-        while True:
-            page = await self.list_runs_page(spec_digest, status=status, limit=500, cursor=cursor)
-            runs.extend(page.runs)
-            if page.cursor is None:
-                return runs
-            cursor = page.cursor
+        return await all_newest_first(self._table, *self._listing(spec_digest, status))
 
     async def list_runs_page(
         self,
@@ -337,6 +330,15 @@ class RunLedger:
         cursor: str | None = None,
     ) -> RunPage:
         """One page of :meth:`list_runs`: at most ``limit`` runs, and a cursor if more follow."""
+        runs, next_cursor = await newest_first(
+            self._table, *self._listing(spec_digest, status), limit=limit, cursor=cursor
+        )
+        return RunPage(runs, next_cursor)
+
+    def _listing(
+        self, spec_digest: DigestLike | None, status: RunStatus | str | None
+    ) -> tuple[str, str, Callable[[Item], RunRecord | None]]:
+        """The index, its partition and the converter that list runs of a spec, a status."""
         wanted = None if status is None else _status(status)
         if spec_digest is not None:
             index, pk = "gsi2", _BY_SPEC + ContentDigest.of(spec_digest).as_str()
@@ -352,10 +354,7 @@ class RunLedger:
                 return record
             return None
 
-        runs, next_cursor = await newest_first(
-            self._table, index, pk, convert, limit=limit, cursor=cursor
-        )
-        return RunPage(runs, next_cursor)
+        return index, pk, convert
 
     async def watch_events(
         self, run_id: str, after_seq: int = 0, *, poll_interval: float = 0.5

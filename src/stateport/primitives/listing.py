@@ -16,7 +16,7 @@ from .. import _time
 from ..errors import ValidationError
 from ..ports.table import Item, KeyRange, TablePort
 
-__all__ = ["newest_first", "order_key"]
+__all__ = ["all_newest_first", "newest_first", "order_key"]
 
 T = TypeVar("T")
 _FETCH: Final = 200
@@ -69,3 +69,16 @@ async def newest_first(
             after = item.attrs[sk_attr]
         if page.cursor is None:
             return out, None
+
+
+async def all_newest_first(
+    table: TablePort, index: str, pk: str, convert: Callable[[Item], T | None]
+) -> list[T]:
+    """Every record of :func:`newest_first`, fetched page by page."""
+    out: list[T] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = await newest_first(table, index, pk, convert, limit=500, cursor=cursor)
+        out.extend(page)
+        if cursor is None:
+            return out
