@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..ports.table import Query
+from ..ports.table import Query, prefix_upper_bound
 
-__all__ = ["select_items"]
+__all__ = ["count_scan", "select_items", "select_scan"]
 
 
 def select_items(query: Query, source: str, mark: Callable[[int], str]) -> tuple[str, list[Any]]:
@@ -20,11 +20,7 @@ def select_items(query: Query, source: str, mark: Callable[[int], str]) -> tuple
     """
     ix = query.index
     order = "DESC" if query.descending else "ASC"
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return mark(len(args))
+    args, arg = _args(mark)
 
     if ix is None:
         key, position = "sk", "sk"
@@ -46,3 +42,48 @@ def select_items(query: Query, source: str, mark: Callable[[int], str]) -> tuple
     if query.fetch is not None:
         sql += f" LIMIT {arg(query.fetch)}"
     return sql, args
+
+
+def _scan_where(
+    prefix: str, after: tuple[str, str] | None, arg: Callable[[Any], str]
+) -> list[str]:
+    where = []
+    if prefix:
+        where.append(f"pk >= {arg(prefix)}")
+        high = prefix_upper_bound(prefix)
+        if high is not None:
+            where.append(f"pk < {arg(high)}")
+    if after is not None:
+        where.append(f"(pk, sk) > ({arg(after[0])}, {arg(after[1])})")
+    return where
+
+
+def _args(mark: Callable[[int], str]) -> tuple[list[Any], Callable[[Any], str]]:
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return mark(len(args))
+
+    return args, arg
+
+
+def select_scan(
+    prefix: str, after: tuple[str, str] | None, fetch: int, table: str, mark: Callable[[int], str]
+) -> tuple[str, list[Any]]:
+    """The ``SELECT pk, sk, version, attrs`` of one page of a scan, in ``(pk, sk)``
+    order: partitions starting with ``prefix``, strictly after ``after``."""
+    args, arg = _args(mark)
+    where = _scan_where(prefix, after, arg)
+    sql = f"SELECT pk, sk, version, attrs FROM {table}"
+    if where:
+        sql += f" WHERE {' AND '.join(where)}"
+    return f"{sql} ORDER BY pk, sk LIMIT {arg(fetch)}", args
+
+
+def count_scan(prefix: str, table: str, mark: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """The ``SELECT count(*)`` of the items a scan of ``prefix`` returns."""
+    args, arg = _args(mark)
+    where = _scan_where(prefix, None, arg)
+    sql = f"SELECT count(*) FROM {table}"
+    return (f"{sql} WHERE {' AND '.join(where)}" if where else sql), args

@@ -6,7 +6,9 @@ stored), the same limits apply in portable mode, the same errors are raised,
 and transactions are atomic under a lock, so it is safe to share between
 threads and event loops. Once closed, every call raises
 :class:`~stateport.errors.Unavailable`, as a real engine's does. Nothing
-survives the process.
+survives the process. A scan returns partitions in the order of a hash of
+their keys, as DynamoDB does, so code tested here does not come to rely on
+the key order the SQL engines happen to scan in.
 
 URL parameters: ``portable`` (default true), ``blobs`` (see :mod:`._blobs`).
 """
@@ -14,6 +16,7 @@ URL parameters: ``portable`` (default true), ``blobs`` (see :mod:`._blobs`).
 from __future__ import annotations
 
 import bisect
+import hashlib
 import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -28,6 +31,7 @@ from ..ports.table import (
     UNLIMITED,
     IndexSpec,
     Item,
+    Outcome,
     Query,
     TablePort,
     WriteOp,
@@ -78,6 +82,7 @@ class MemoryTablePort(TablePort):
         self._ix: dict[str, dict[str, _Sorted]] = {ix.name: {} for ix in self.indexes}
         self._ix_keys: dict[tuple[str, str], tuple[tuple[str, str] | None, ...]] = {}
         self.closed = False
+        self._scan_order = _Sorted()  # (_scan_rank(pk), pk) of every partition
 
     def _current(self, pk: str, sk: str) -> Item | None:
         part = self._parts.get(pk)
@@ -103,19 +108,69 @@ class MemoryTablePort(TablePort):
             for op, out in zip(ops, outcomes, strict=True):
                 if not out.write:
                     continue
-                key = (op.pk, op.sk)
-                self._unindex(key)
                 if out.item is None:
-                    part = self._parts.get(op.pk)
-                    if part is not None:
-                        part.remove(op.sk)
-                        if not part.keys:
-                            del self._parts[op.pk]
-                    continue
-                assert out.data is not None
-                self._parts.setdefault(op.pk, _Sorted()).set(op.sk, (out.data, out.item.version))
-                self._index(key, out.index_keys)
+                    self._remove(op.pk, op.sk)
+                else:
+                    self._store(out)
             return [o.item for o in outcomes] if returning else []
+
+    def _store(self, out: Outcome) -> None:
+        """Store the outcome's item in place of the one under its key (lock held)."""
+        item = out.item
+        assert item is not None and out.data is not None
+        key = (item.pk, item.sk)
+        self._unindex(key)
+        part = self._parts.get(item.pk)
+        if part is None:
+            part = self._parts[item.pk] = _Sorted()
+            self._scan_order.set((_scan_rank(item.pk), item.pk), None)
+        part.set(item.sk, (out.data, item.version))
+        self._index(key, out.index_keys)
+
+    def _remove(self, pk: str, sk: str) -> None:
+        """Delete the item under ``(pk, sk)`` if any (lock held)."""
+        self._unindex((pk, sk))
+        part = self._parts.get(pk)
+        if part is not None:
+            part.remove(sk)
+            if not part.keys:
+                del self._parts[pk]
+                self._scan_order.remove((_scan_rank(pk), pk))
+
+    async def _restore(self, rows: Sequence[Outcome]) -> None:
+        with self._lock:
+            for row in rows:
+                self._store(row)
+
+    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+        # partitions in the order of a hash of their key, as DynamoDB scans them,
+        # so that nothing comes to rely on a scan's order; items of a partition
+        # in sort-key order
+        with self._lock:
+            order = self._scan_order.keys
+            i, after_sk = 0, None
+            if after is not None:
+                start = (_scan_rank(after[0]), after[0])
+                i = bisect.bisect_left(order, start)
+                if i < len(order) and order[i] == start:
+                    after_sk = after[1]
+            out: list[Item] = []
+            while i < len(order) and len(out) < fetch:
+                pk = order[i][1]
+                i += 1
+                if not pk.startswith(prefix):
+                    continue
+                part = self._parts[pk]
+                first = 0 if after_sk is None else bisect.bisect_right(part.keys, after_sk)
+                after_sk = None
+                for sk in part.keys[first : first + fetch - len(out)]:
+                    data, version = part.rows[sk]
+                    out.append(Item(pk, sk, _json.decode(data), version))
+            return out
+
+    async def _estimate_count(self, prefix: str) -> int | None:
+        with self._lock:
+            return sum(len(p.keys) for pk, p in self._parts.items() if pk.startswith(prefix))
 
     def _index(self, key: tuple[str, str], index_keys: tuple[tuple[str, str] | None, ...]) -> None:
         if any(k is not None for k in index_keys):
@@ -180,6 +235,11 @@ class MemoryTablePort(TablePort):
 
 def _first(position: tuple[str, ...]) -> str:
     return position[0]
+
+
+def _scan_rank(pk: str) -> bytes:
+    """Where partition ``pk`` comes in a scan: a hash of its key, as on DynamoDB."""
+    return hashlib.blake2b(pk.encode("utf-8"), digest_size=8).digest()
 
 
 class _MemoryUpload(Upload):

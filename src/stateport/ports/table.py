@@ -25,7 +25,15 @@ import contextlib
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
@@ -56,6 +64,7 @@ __all__ = [
 ]
 
 RESERVED_ATTRS: Final = frozenset({"pk", "sk"})
+MAX_VERSION: Final = 2**63 - 1  # a version fits a signed 64-bit column on every engine
 _ASCII_FAST: Final = 1024  # ASCII keys this short are within every engine's key limit
 
 
@@ -119,7 +128,8 @@ def _tightest(a: Limits, b: Limits) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """A table's limits, and whether DynamoDB's are enforced (``portable``).
+    """A table's limits, whether DynamoDB's are enforced (``portable``), and whether
+    its scan comes in key order (``ordered_scan``).
 
     What an engine offers beyond the port's guarantees (persistence, several
     processes, ...) is declared separately, as
@@ -128,6 +138,9 @@ class Capabilities:
 
     limits: Limits
     portable: bool
+    ordered_scan: bool = False
+    """Whether :meth:`TablePort.scan` returns items in ``(pk, sk)`` order (the SQL
+    engines); otherwise its order is the engine's own (DynamoDB's hash order)."""
 
     @property
     def max_item_bytes(self) -> int | None:
@@ -170,6 +183,17 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+async def _pages(fetch: Callable[[str | None], Awaitable[Page]]) -> AsyncIterator[list[Item]]:
+    """The one cursor loop: ``fetch(cursor)`` page after page until one has no cursor."""
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        yield page.items
+        if page.cursor is None:
+            return
+        cursor = page.cursor
 
 
 # --------------------------------------------------------------------------- conditions
@@ -465,8 +489,9 @@ class TablePort(ABC):
     * cancelling the task that awaits a write does not cancel the write: it may
       still commit (as with any database driver); read it back to know.
 
-    Backends implement :meth:`_read`, :meth:`_write`, :meth:`_query` and
-    :meth:`aclose`, and pass :func:`resolve` every operation they write.
+    Backends implement :meth:`_read`, :meth:`_write`, :meth:`_query`,
+    :meth:`_scan`, :meth:`_restore` and :meth:`aclose`, and pass :func:`resolve`
+    every operation they write.
     """
 
     def __init__(
@@ -475,9 +500,10 @@ class TablePort(ABC):
         limits: Limits,
         portable: bool,
         indexes: Sequence[IndexSpec] = DEFAULT_INDEXES,
+        ordered_scan: bool = False,
     ) -> None:
         effective = _tightest(limits, DYNAMODB_LIMITS) if portable else limits
-        self.capabilities = Capabilities(effective, portable)
+        self.capabilities = Capabilities(effective, portable, ordered_scan)
         self.indexes: tuple[IndexSpec, ...] = tuple(indexes)
         self._index_by_name = {ix.name: ix for ix in self.indexes}
         self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))
@@ -507,6 +533,31 @@ class TablePort(ABC):
     @abstractmethod
     async def _query(self, query: Query) -> list[Item]:
         """Return the items of ``query`` (see :class:`Query`)."""
+
+    @abstractmethod
+    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+        """Return up to ``fetch`` items whose pk starts with ``prefix`` (every item
+        when it is empty), in the engine's scan order, strictly after the item
+        ``after`` (a ``(pk, sk)`` this scan returned before; None: from the start).
+
+        Fewer than ``fetch`` items means the scan is complete. The order must be
+        the same on every call of one scan, so that positions are stable; with
+        ``ordered_scan`` it is ``(pk, sk)`` order. (DynamoDB: a Scan with
+        ``ExclusiveStartKey = after``, repeated until ``fetch`` items or the end.)
+        """
+
+    @abstractmethod
+    async def _restore(self, rows: Sequence[Outcome]) -> None:
+        """Store each row's item (its attributes as ``data``, its version, its
+        ``index_keys``) in place of whatever is stored under its key, with no
+        condition. Keys are distinct within one call. Each item must be written
+        atomically; the call as a whole need not be (a batch API may be used).
+        """
+
+    async def _estimate_count(self, prefix: str) -> int | None:
+        """How many items :meth:`_scan` of ``prefix`` would return, if the engine can
+        tell cheaply (None otherwise). Only for progress displays."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -584,15 +635,14 @@ class TablePort(ABC):
     ) -> AsyncIterator[list[Item]]:
         """Every item of the query, a page (a list of at most ``page_size``) at a time:
         for readers that handle items in bulk."""
-        cursor: str | None = None
-        while True:
-            page = await self.query(
+
+        def fetch(cursor: str | None) -> Awaitable[Page]:
+            return self.query(
                 pk, key_range, index=index, descending=descending, limit=page_size, cursor=cursor
             )
-            yield page.items
-            if page.cursor is None:
-                return
-            cursor = page.cursor
+
+        async for items in _pages(fetch):
+            yield items
 
     # ---- writes ----------------------------------------------------------
 
@@ -693,6 +743,97 @@ class TablePort(ABC):
         await self._write(prepared, returning=False)
         if self._watches:
             self._written(w.pk for w in prepared if w.kind != "check")
+
+    # ---- whole-store access: scan and restore ---------------------------
+
+    async def scan(
+        self, pk_prefix: str = "", *, limit: int = 1000, cursor: str | None = None
+    ) -> Page:
+        """One page of the items of every partition whose key starts with
+        ``pk_prefix`` (of the whole table when empty): for tools that read a whole
+        store (copy, snapshot export, the content digest), not for applications.
+
+        Guarantees, on every engine: across the pages of one scan (each page's
+        cursor passed back with the same ``pk_prefix``), every item that exists
+        for the whole scan and is not written during it comes exactly once, with
+        its attributes and version; an item written or deleted meanwhile may or
+        may not come. A page holds at most ``limit`` items; ``Page.cursor`` is set
+        exactly when more may follow. The scan is not a snapshot of one moment.
+
+        Order: ``(pk, sk)`` (UTF-8 byte order) when ``capabilities.ordered_scan``
+        (the SQL engines); otherwise the engine's own, which no caller may rely
+        on (DynamoDB returns partitions in hash order, and the memory engine
+        imitates it). Whoever needs a canonical order sorts.
+        """
+        prefix, after = self._prepare_scan(pk_prefix, limit, cursor)
+        items = await self._scan(prefix, after, limit + 1)
+        if len(items) > limit:
+            items = items[:limit]
+            last = items[-1]
+            return Page(items, self._cursor(self._scan_shape(prefix), (last.pk, last.sk)))
+        return Page(items, None)
+
+    async def scan_pages(
+        self, pk_prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncIterator[list[Item]]:
+        """Every item of :meth:`scan`, a page (a list of at most ``page_size``) at a time."""
+
+        def fetch(cursor: str | None) -> Awaitable[Page]:
+            return self.scan(pk_prefix, limit=page_size, cursor=cursor)
+
+        async for items in _pages(fetch):
+            yield items
+
+    async def estimate_count(self, pk_prefix: str = "") -> int | None:
+        """About how many items :meth:`scan` of ``pk_prefix`` returns, if the engine
+        can tell cheaply (exact on the SQL and memory engines; on DynamoDB the
+        table's item count is hours old), else None. For progress displays only."""
+        prefix, _ = self._prepare_scan(pk_prefix, 1, None)
+        return await self._estimate_count(prefix)
+
+    async def restore(self, items: Iterable[Item]) -> None:
+        """Store ``items`` exactly as given, attributes *and* versions, each in place
+        of whatever is stored under its key, with no condition: for moving state
+        between stores (``stateport copy``, snapshot import), which must keep the
+        versions that conditions like :class:`VersionEquals` compare.
+
+        Every item is validated first, as :meth:`put` validates (keys, JSON
+        values, size limits, index key attributes), its version must be an int
+        from 1 to 2**63 - 1 and each key may come once: a
+        :class:`ValidationError` means nothing was written. The call is not a
+        transaction: each item is written atomically, but a call that fails part
+        way (e.g. :class:`Unavailable`) may have written some of them. Writing
+        the same items again is harmless (idempotent), which is how an
+        interrupted copy resumes.
+        """
+        rows: list[Outcome] = []
+        seen: set[tuple[str, str]] = set()
+        for i, item in enumerate(items):
+            if not isinstance(item, Item):
+                raise ValidationError(f"item {i}: restore() takes Items, got {type(item).__name__}")
+            self._check_key(item.pk, item.sk)
+            version = item.version
+            if type(version) is not int or not 1 <= version <= MAX_VERSION:
+                raise ValidationError(
+                    f"item {i} ({item.pk!r}, {item.sk!r}): a version is an int from 1 to "
+                    f"{MAX_VERSION}, got {version!r}"
+                )
+            key = (item.pk, item.sk)
+            if key in seen:
+                raise ValidationError(f"item {i}: {key!r} comes twice; restore each key once")
+            seen.add(key)
+            attrs = item.attrs
+            if type(attrs) is not dict:
+                raise ValidationError(
+                    f"item {i}: attributes must be a dict, got {type(attrs).__name__}"
+                )
+            data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
+            rows.append(Outcome(Item(item.pk, item.sk, attrs, version), data, index_keys, True))
+        if not rows:
+            return
+        await self._restore(rows)
+        if self._watches:
+            self._written(pk for pk, _ in seen)
 
     # ---- watching --------------------------------------------------------
 
@@ -963,6 +1104,20 @@ class TablePort(ABC):
             )
         return q
 
+    def _prepare_scan(
+        self, pk_prefix: str, limit: int, cursor: str | None
+    ) -> tuple[str, tuple[str, str] | None]:
+        if type(pk_prefix) is not str:
+            raise ValidationError(f"pk_prefix must be a str, got {type(pk_prefix).__name__}")
+        if pk_prefix:
+            self._check_key_part("pk_prefix", pk_prefix, None)
+        if type(limit) is not int or limit < 1:
+            raise ValidationError(f"limit must be a positive int, got {limit!r}")
+        if cursor is None:
+            return pk_prefix, None
+        pk, sk = self._position(self._scan_shape(pk_prefix), cursor, 2)
+        return pk_prefix, (pk, sk)
+
     # ---- cursors ---------------------------------------------------------
 
     @staticmethod
@@ -978,11 +1133,27 @@ class TablePort(ABC):
         ]
         return hashlib.sha256(_json.encode(shape).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
+    @staticmethod
+    def _scan_shape(prefix: str) -> str:
+        return hashlib.sha256(
+            _json.encode(["scan", prefix]).encode("utf-8", "surrogatepass")
+        ).hexdigest()[:16]
+
     def _encode_cursor(self, q: Query, position: tuple[str, ...]) -> str:
-        raw = _json.encode({"f": self._fingerprint(q), "p": list(position)})
-        return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+        return self._cursor(self._fingerprint(q), position)
 
     def _decode_cursor(self, q: Query, cursor: str) -> tuple[str, ...]:
+        return self._position(self._fingerprint(q), cursor, 1 if q.index is None else 3)
+
+    @staticmethod
+    def _cursor(fingerprint: str, position: tuple[str, ...]) -> str:
+        """An opaque cursor: where a read stopped, and the shape of that read."""
+        raw = _json.encode({"f": fingerprint, "p": list(position)})
+        return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+    @staticmethod
+    def _position(fingerprint: str, cursor: str, width: int) -> tuple[str, ...]:
+        """The position in ``cursor``, if it was made by a read of this shape."""
         bad = ValidationError(
             "the cursor is malformed or belongs to another query: pass back the cursor "
             "of the previous page together with the same query arguments"
@@ -995,9 +1166,8 @@ class TablePort(ABC):
             fp, pos = obj["f"], obj["p"]
         except (ValueError, KeyError, TypeError) as e:
             raise bad from e
-        width = 1 if q.index is None else 3
         if (
-            fp != self._fingerprint(q)
+            fp != fingerprint
             or not isinstance(pos, list)
             or len(pos) != width
             or not all(type(p) is str for p in pos)

@@ -608,6 +608,165 @@ class TablePortConformance(StoreConformance):
             with pytest.raises(ValidationError):
                 await t.put("p", "s", {}, condition="exists")  # type: ignore[arg-type]
 
+    # ------------------------------------------------------------------ scan and restore
+
+    async def _fill_for_scan(self, t: TablePort) -> list[Item]:
+        """Items in partitions whose keys share prefixes, with several versions."""
+        pks = ["a", "a#", "a#1", "a#2", "ab", "b\U0010ffff", "b\U0010ffff#x", "p#ü", "z"]
+        for n, pk in enumerate(pks):
+            for s in range(n % 4 + 1):
+                await t.put(pk, f"s{s}", {"n": n, "s": s, "gsi1pk": "all", "gsi1sk": f"{n:03d}{s}"})
+        await t.update("a#1", "s0", set={"again": True})
+        await t.put("ab", "s0", {"replaced": 1})
+        found = []
+        for pk in pks:
+            found.extend((await t.query(pk)).items)
+        return found
+
+    @async_test
+    async def test_scan_returns_every_item_once_with_its_version(self) -> None:
+        async with self.open_table() as t:
+            empty = await t.scan()
+            assert empty.items == [] and empty.cursor is None
+            expected = await self._fill_for_scan(t)
+            key = self._scan_key
+            for size in (1, 2, 3, 1000):
+                got = [i for page in [p async for p in t.scan_pages(page_size=size)] for i in page]
+                assert sorted(got, key=key) == sorted(expected, key=key), size
+                if t.capabilities.ordered_scan:
+                    assert got == sorted(expected, key=key)
+            first = await t.scan(limit=len(expected))
+            assert len(first.items) == len(expected) and first.cursor is None
+            count = await t.estimate_count()
+            assert count is None or (type(count) is int and count >= 0)
+
+    @staticmethod
+    def _scan_key(item: Item) -> tuple[bytes, bytes]:
+        return item.pk.encode("utf-8"), item.sk.encode("utf-8")
+
+    @async_test
+    async def test_scan_by_partition_key_prefix(self) -> None:
+        async with self.open_table() as t:
+            expected = await self._fill_for_scan(t)
+            for prefix in ("a", "a#", "a#1", "b\U0010ffff", "p#", "q", "z"):
+                got = [i async for page in t.scan_pages(prefix, page_size=2) for i in page]
+                want = [i for i in expected if i.pk.startswith(prefix)]
+                assert sorted(got, key=self._scan_key) == sorted(want, key=self._scan_key), prefix
+                count = await t.estimate_count(prefix)
+                assert count is None or (type(count) is int and count >= 0)
+
+    @async_test
+    async def test_scan_validates_its_arguments(self) -> None:
+        async with self.open_table() as t:
+            await self._fill_for_scan(t)
+            page = await t.scan("a", limit=1)
+            assert page.cursor is not None
+            query_page = await t.query("a#2", limit=1)
+            assert query_page.cursor is not None
+            for bad in (
+                lambda: t.scan(limit=0),
+                lambda: t.scan(limit="2"),  # type: ignore[arg-type]
+                lambda: t.scan(5),  # type: ignore[arg-type]
+                lambda: t.scan("a\ud800"),
+                lambda: t.scan("b", limit=1, cursor=page.cursor),  # another prefix's cursor
+                lambda: t.scan("a", limit=1, cursor=query_page.cursor),  # a query's cursor
+                lambda: t.scan("a", limit=1, cursor="not a cursor"),
+                lambda: t.query("a", limit=1, cursor=page.cursor),  # a scan's cursor
+                lambda: t.estimate_count(7),  # type: ignore[arg-type]
+            ):
+                with pytest.raises(ValidationError):
+                    await bad()
+
+    @async_test
+    async def test_scan_returns_unchanged_items_once_while_others_write(self) -> None:
+        async with self.open_table() as t:
+            for p in range(12):
+                for s in range(3):
+                    await t.put(f"p{p:02d}", f"s{s}", {"v": 0})
+            seen: list[tuple[str, str]] = []
+            cursor: str | None = None
+            step = 0
+            while True:
+                page = await t.scan(limit=4, cursor=cursor)
+                seen.extend((i.pk, i.sk) for i in page)
+                # meanwhile: new partitions and items, deletes, rewrites of partition p11
+                step += 1
+                await t.put(f"new{step:02d}", "s", {"v": step})
+                await t.put(f"p{step % 12:02d}", f"x{step}", {"v": step})
+                await t.delete("p11", "s2")
+                await t.put("p11", "s0", {"v": step})
+                if page.cursor is None:
+                    break
+                cursor = page.cursor
+            assert len(seen) == len(set(seen)), "an item came twice"
+            untouched = {(f"p{p:02d}", f"s{s}") for p in range(11) for s in range(3)}
+            untouched.add(("p11", "s1"))
+            assert untouched <= set(seen)
+
+    @async_test
+    async def test_restore_writes_items_with_their_versions(self) -> None:
+        async with self.open_table() as t:
+            await t.put("r", "old", {"gsi1pk": "ix", "gsi1sk": "1", "v": "before"})
+            await t.restore(
+                [
+                    Item("r", "old", {"gsi1pk": "ix", "gsi1sk": "2", "v": "after"}, 7),
+                    Item("r", "new", {"v": [1, {"x": None}]}, 42),
+                    Item("r#ü", "😀", {}, 2**62),
+                ]
+            )
+            assert await t.get("r", "old") == Item(
+                "r", "old", {"gsi1pk": "ix", "gsi1sk": "2", "v": "after"}, 7
+            )
+            assert await t.get("r", "new") == Item("r", "new", {"v": [1, {"x": None}]}, 42)
+            assert await t.get("r#ü", "😀") == Item("r#ü", "😀", {}, 2**62)
+            # the index follows the restored attributes
+            in_index = (await t.query("ix", index="gsi1")).items
+            assert [(i.sk, i.attrs["gsi1sk"]) for i in in_index] == [("old", "2")]
+            # conditions compare the restored versions, and writes continue from them
+            with pytest.raises(Conflict):
+                await t.update("r", "new", set={"v": 0}, condition=VersionEquals(1))
+            updated = await t.update("r", "new", set={"v": 0}, condition=VersionEquals(42))
+            assert updated.version == 43
+            # restoring the same items again changes nothing but what they name
+            await t.restore([Item("r", "old", {"gsi1pk": "ix", "gsi1sk": "2", "v": "after"}, 7)])
+            await t.restore([Item("r", "old", {"gsi1pk": "ix", "gsi1sk": "2", "v": "after"}, 7)])
+            assert (await t.get("r", "old")) == Item(
+                "r", "old", {"gsi1pk": "ix", "gsi1sk": "2", "v": "after"}, 7
+            )
+            await t.restore([])
+
+    @async_test
+    async def test_restore_validates_every_item_before_writing(self) -> None:
+        async with self.open_table(portable=True) as t:
+            good = Item("v", "good", {"ok": True}, 3)
+            bad_items: list[Any] = [
+                Item("v", "bad", {"a": 1}, 0),
+                Item("v", "bad", {"a": 1}, True),
+                Item("v", "bad", {"a": 1}, 2**63),
+                Item("v", "bad", {"a": 1}, "1"),  # type: ignore[arg-type]
+                Item("", "bad", {}, 1),
+                Item("v", "bad", {"pk": "x"}, 1),
+                Item("v", "bad", {"s": {1, 2}}, 1),
+                Item("v", "bad", {"gsi1pk": 5, "gsi1sk": "x"}, 1),
+                Item("v", "bad", {"big": "x" * (400 * 1024)}, 1),
+                Item("v", "bad", ["not", "a", "dict"], 1),  # type: ignore[arg-type]
+                Item("v", "good", {"twice": True}, 4),  # the same key twice
+                {"pk": "v", "sk": "bad", "version": 1},
+            ]
+            for bad in bad_items:
+                with pytest.raises(ValidationError):
+                    await t.restore([good, bad])
+                assert await t.get("v", "good") is None, bad
+                assert await t.get("v", "bad") is None, bad
+
+    @async_test
+    async def test_restore_wakes_watches_of_its_partitions(self) -> None:
+        async with self.open_table() as t, t.watch("w") as watch:
+            await t.restore([Item("other", "s", {}, 1)])
+            assert not await watch.wait(0.01)
+            await t.restore([Item("w", "s", {}, 5)])
+            assert await asyncio.wait_for(watch.wait(5), 10)
+
     # ------------------------------------------------------------------ portable limits
 
     @async_test

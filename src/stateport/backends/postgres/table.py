@@ -55,6 +55,7 @@ from ...ports.table import (
     IndexSpec,
     Item,
     Limits,
+    Outcome,
     Query,
     TablePort,
     VersionEquals,
@@ -62,13 +63,14 @@ from ...ports.table import (
     resolve,
 )
 from .._guarded import EXACT_INT, guards_of
-from .._sql import select_items
+from .._sql import count_scan, select_items, select_scan
 from ._conn import Connection, Database, is_connection_error, sqlstate
 
 # PostgreSQL keeps a value of up to 1 GB in a row
 POSTGRES_LIMITS = Limits(1_000_000_000, None, None, None, None)
 
 _NO_INDEX = (None,) * 6
+_RESTORE_BATCH = 5000  # rows per restore statement
 
 
 def _mark(n: int) -> str:
@@ -161,7 +163,9 @@ class PostgresTablePort(TablePort):
                 "the PostgreSQL backend provides exactly the default indexes "
                 f"{[ix.name for ix in DEFAULT_INDEXES]}"
             )
-        super().__init__(limits=POSTGRES_LIMITS, portable=portable, indexes=indexes)
+        super().__init__(
+            limits=POSTGRES_LIMITS, portable=portable, indexes=indexes, ordered_scan=True
+        )
         self._db = db
         s = db.schema
         t = f"{s}.sp_items"
@@ -214,6 +218,12 @@ class PostgresTablePort(TablePort):
             "gsi1sk = u.g1s, gsi2pk = u.g2p, gsi2sk = u.g2s, gsi3pk = u.g3p, gsi3sk = u.g3s "
             f"FROM {unnest10} AS {stored} WHERE i.pk = u.pk AND i.sk = u.sk"
         )
+        # restore: rows with their own versions, in place of what is stored
+        self._sql_restore = (
+            f"WITH w AS (INSERT INTO {t} AS i ({names}) SELECT * FROM {unnest10} "
+            f"ORDER BY 1, 2 ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, "
+            f"{refresh}) SELECT {notify_many.format(n=11, t=12)}"
+        )
         self._sql_delete = (
             f"DELETE FROM {t} AS i USING unnest($1::text[], $2::text[]) AS d(pk, sk) "
             "WHERE i.pk = d.pk AND i.sk = d.sk"
@@ -250,7 +260,33 @@ class PostgresTablePort(TablePort):
         decode = _json.decode
         return [Item(r[0], r[1], decode(r[3]), r[2]) for r in await self._db.fetch(sql, *args)]
 
+    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+        sql, args = select_scan(prefix, after, fetch, self._t, _mark)
+        decode = _json.decode
+        return [Item(r[0], r[1], decode(r[3]), r[2]) for r in await self._db.fetch(sql, *args)]
+
+    async def _estimate_count(self, prefix: str) -> int | None:
+        sql, args = count_scan(prefix, self._t, _mark)
+        row = await self._db.fetchrow(sql, *args)
+        return int(row[0])
+
     # ---- writes ----------------------------------------------------------
+
+    async def _restore(self, rows: Sequence[Outcome]) -> None:
+        for start in range(0, len(rows), _RESTORE_BATCH):  # each statement is atomic
+            batch = rows[start : start + _RESTORE_BATCH]
+            cols: list[list[Any]] = [[] for _ in range(10)]
+            for row in batch:
+                item = row.item
+                assert item is not None
+                for col, value in zip(
+                    cols,
+                    (item.pk, item.sk, item.version, row.data, *_columns(row.index_keys)),
+                    strict=True,
+                ):
+                    col.append(value)
+            partitions = sorted(set(cols[0]))
+            await self._db.fetchrow(self._sql_restore, *cols, partitions, self._token)
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
         if len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions:

@@ -13,13 +13,14 @@ from ...ports.table import (
     IndexSpec,
     Item,
     Limits,
+    Outcome,
     Query,
     TablePort,
     WriteOp,
     resolve,
 )
 from .._guarded import inserts as _inserts
-from .._sql import select_items
+from .._sql import count_scan, select_items, select_scan
 from ._compiled import compile_guarded_insert
 from ._executor import Executor
 
@@ -50,7 +51,9 @@ class SqliteTablePort(TablePort):
                 "the SQLite backend provides exactly the default indexes "
                 f"{[ix.name for ix in DEFAULT_INDEXES]}"
             )
-        super().__init__(limits=SQLITE_LIMITS, portable=portable, indexes=indexes)
+        super().__init__(
+            limits=SQLITE_LIMITS, portable=portable, indexes=indexes, ordered_scan=True
+        )
         self._x = executor
         cols = [c for ix in self.indexes for c in (ix.pk_attr, ix.sk_attr)]
         names = ", ".join(["pk", "sk", "version", "attrs", *cols])
@@ -263,6 +266,41 @@ class SqliteTablePort(TablePort):
 
     async def _watch_started(self, pk: str) -> None:
         self._x.ensure_open()  # writes wake watches in this process: nothing to start
+
+    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+        sql, args = select_scan(prefix, after, fetch, "sp_items", _mark)
+
+        def work(conn: sqlite3.Connection) -> list[Item]:
+            decode = _json.decode
+            return [
+                Item(pk, sk, decode(attrs), version)
+                for pk, sk, version, attrs in conn.execute(sql, args)
+            ]
+
+        return await self._x.run(work, write=False, single=True)
+
+    async def _estimate_count(self, prefix: str) -> int | None:
+        sql, args = count_scan(prefix, "sp_items", _mark)
+
+        def work(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(sql, args).fetchone()[0])
+
+        return await self._x.run(work, write=False, single=True)
+
+    async def _restore(self, rows: Sequence[Outcome]) -> None:
+        columns, store = self._columns, self._sql_store
+        params = []
+        size = 0
+        for row in rows:
+            item = row.item
+            assert item is not None and row.data is not None
+            params.append((item.pk, item.sk, item.version, row.data, *columns(row.index_keys)))
+            size += max(len(row.data) + 64, _QUARTER)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(store, params)
+
+        await self._x.run(work, write=True, size=max(size, _PAGE))
 
     async def aclose(self) -> None:
         return None  # the executor belongs to the engine
