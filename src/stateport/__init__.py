@@ -28,6 +28,7 @@ from .domains.council import (
     CouncilRunStatus,
 )
 from .domains.items import ItemStore
+from .domains.registry import Scope
 from .domains.releases import ReleaseMetadata, ReleaseRecord, ReleaseRegistry
 from .domains.runs import (
     RunEvent,
@@ -65,7 +66,8 @@ from .ports.table import (
     Update,
     VersionEquals,
 )
-from .store import Stateport, open
+from .snapshot import MoveSummary, StoreDigest
+from .store import Stateport, copy, open
 
 __version__ = "0.1.0"
 
@@ -90,6 +92,7 @@ __all__ = [
     "Item",
     "ItemStore",
     "KeyRange",
+    "MoveSummary",
     "NoPreviousRelease",
     "NotExists",
     "NotFound",
@@ -106,14 +109,17 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "RunSummary",
+    "Scope",
     "Stateport",
     "StateportError",
+    "StoreDigest",
     "Unavailable",
     "Unsupported",
     "Update",
     "ValidationError",
     "VersionEquals",
     "__version__",
+    "copy",
     "errors",
     "open",
     "register_backend",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Iterable
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from .backends import open_engine
 from .config import resolve_url
@@ -12,16 +13,30 @@ from .domains.cas import CasStore
 from .domains.council import CouncilRepository
 from .domains.items import ItemStore
 from .domains.knowledge import KnowledgeRepository
+from .domains.registry import Scope
 from .domains.releases import ReleaseRegistry
 from .domains.runs import RunLedger
 from .domains.work import WorkStore
-from .errors import ConfigError
+from .errors import ConfigError, ValidationError
 from .ports.blob import BlobPort
 from .ports.engine import AppliedMigration, Engine, SchemaStatus
 from .ports.table import TablePort
+from .snapshot import (
+    MoveSummary,
+    ProgressCallback,
+    StoreDigest,
+    content_digest,
+    copy_store,
+    export_store,
+    import_store,
+)
 from .url import redact
 
-__all__ = ["Stateport", "open"]
+__all__ = ["Stateport", "copy", "open"]
+
+Only = Scope | str | Iterable[str] | None
+"""What a move or a digest covers: None for everything, domain names
+(``["runs", "work"]`` or ``"runs,work"``), or a :class:`Scope`."""
 
 
 class Stateport:
@@ -82,6 +97,50 @@ class Stateport:
     def describe(self) -> dict[str, Any]:
         """Facts about the engine, for display."""
         return {"url": redact(self.url), **self.engine.describe()}
+
+    # ---- moving state ----------------------------------------------------
+
+    async def digest(self, only: Only = None) -> StoreDigest:
+        """The content digest of the store (of the domains ``only`` names): a SHA-256
+        over every item (keys, attributes, version) in key order and every blob's
+        digest, equal for equal content whatever the engine. Engine bookkeeping
+        (schema tables, staged uploads) is not content. See
+        :mod:`stateport.snapshot.records` for the exact definition."""
+        return await content_digest(self, Scope.of(only))
+
+    async def export_snapshot(
+        self,
+        file: str | os.PathLike[str] | IO[bytes],
+        *,
+        only: Only = None,
+        progress: ProgressCallback | None = None,
+    ) -> MoveSummary:
+        """Write the store (the domains ``only`` names) to a snapshot file: a path,
+        written under ``<path>.partial`` and renamed when complete, or a binary
+        file object. The format is documented in :mod:`stateport.snapshot.fileformat`;
+        the same content always gives the same bytes."""
+        return await export_store(self, file, Scope.of(only), progress=progress, name=str(self))
+
+    async def import_snapshot(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        resume: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> MoveSummary:
+        """Load a snapshot file into this store.
+
+        The whole file is checked before anything is written (a damaged or altered
+        file raises :class:`IntegrityError`, an item the store cannot hold
+        :class:`ValidationError`); a store that already holds something in the
+        snapshot's scope is refused (:class:`Conflict`) unless ``resume``, which
+        writes only what differs (so an interrupted import continues, and a
+        repeated one changes nothing). Ends by checking the content digest.
+        """
+        return await import_store(self, file, resume=resume, progress=progress, name=str(self))
+
+    def __str__(self) -> str:
+        return redact(self.url)
 
     async def aclose(self) -> None:
         """Close the engine. Idempotent."""
@@ -145,6 +204,48 @@ class _Opening:
     ) -> None:
         if self._store is not None:
             await self._store.aclose()
+
+
+async def copy(
+    source: str | Stateport,
+    target: str | Stateport,
+    *,
+    only: Only = None,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> MoveSummary:
+    """Copy every item and blob (of the domains ``only`` names) from one store to
+    another, any engine to any engine, in bounded memory.
+
+    Items keep their versions, so every store built on them works on the target
+    as it did on the source. A target that already holds something in scope is
+    refused (:class:`Conflict`) unless ``resume``, which continues an interrupted
+    copy by writing only what differs (a repeated copy changes nothing). The
+    copy ends by comparing the content digests of both sides and raises
+    :class:`IntegrityError` if they differ (e.g. the source was written to
+    meanwhile). Stores given as URLs are opened (the source must exist) and
+    closed; ``progress`` is called with a :class:`~stateport.snapshot.Progress`
+    after each step.
+    """
+    scope = Scope.of(only)
+    if isinstance(source, str) and isinstance(target, str) and source == target:
+        raise ValidationError(f"the source and the target are the same store: {redact(source)}")
+    if source is target:
+        raise ValidationError("the source and the target are the same store")
+    opened: list[Stateport] = []
+    try:
+        src = source if isinstance(source, Stateport) else await _open(source, False, False)
+        if src is not source:
+            opened.append(src)
+        dst = target if isinstance(target, Stateport) else await _open(target, True, True)
+        if dst is not target:
+            opened.append(dst)
+        return await copy_store(
+            src, dst, scope, resume=resume, progress=progress, names=(str(src), str(dst))
+        )
+    finally:
+        for store in opened:
+            await store.aclose()
 
 
 def open(url: str | None = None, *, migrate: bool = True, create: bool = True) -> _Opening:

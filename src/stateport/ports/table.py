@@ -806,6 +806,19 @@ class TablePort(ABC):
         the same items again is harmless (idempotent), which is how an
         interrupted copy resumes.
         """
+        rows = self._restore_rows(items)
+        if not rows:
+            return
+        await self._restore(rows)
+        if self._watches:
+            self._written({row.item.pk for row in rows if row.item is not None})
+
+    def check_restore(self, items: Iterable[Item]) -> None:
+        """Validate ``items`` as :meth:`restore` does, writing nothing (for a caller
+        that must know that a whole batch is storable before it writes any)."""
+        self._restore_rows(items)
+
+    def _restore_rows(self, items: Iterable[Item]) -> list[Outcome]:
         rows: list[Outcome] = []
         seen: set[tuple[str, str]] = set()
         for i, item in enumerate(items):
@@ -828,12 +841,8 @@ class TablePort(ABC):
                     f"item {i}: attributes must be a dict, got {type(attrs).__name__}"
                 )
             data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
-            rows.append(Outcome(Item(item.pk, item.sk, attrs, version), data, index_keys, True))
-        if not rows:
-            return
-        await self._restore(rows)
-        if self._watches:
-            self._written(pk for pk, _ in seen)
+            rows.append(Outcome(item, data, index_keys, True))
+        return rows
 
     # ---- watching --------------------------------------------------------
 
