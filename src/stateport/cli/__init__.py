@@ -62,6 +62,10 @@
     │   ├── history ID [--changes]      its revisions (or change records), oldest first
     │   ├── related ID [--depth N]      its relationships (or neighbours within N hops)
     │   └── changes [--after SEQ] [--follow]  the change feed in commit order
+    ├── digest [--only D,...]           the content digest of the store
+    ├── copy SRC DST [--only D,...] [--resume]  copy a store to another engine
+    ├── export FILE [--only D,...]      write a snapshot file
+    ├── import FILE [--resume]          load a snapshot file (checked before writing)
     └── demo                            a guided tour on real data
 
 Every write command prints one line saying what it did, or with ``--json`` one
@@ -93,6 +97,7 @@ from . import (
     _demo,
     _items,
     _knowledge,
+    _moving,
     _releases,
     _runs,
     _work,
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _work_records.register(work, common)
     _audit.register(commands, common)
     _knowledge.register(commands, common)
+    _moving.register(commands, common)
     _demo.register(commands, common)
     return parser
 

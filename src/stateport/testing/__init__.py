@@ -28,6 +28,7 @@ from .ledger import LedgerPatternConformance
 from .model import TableModelConformance
 from .releases import CasStoreConformance, ReleaseRegistryConformance
 from .runs import RunLedgerConformance
+from .snapshot import SnapshotConformance
 from .store import StoreConformance
 from .suites import conformance_classes, suites
 from .table import TablePortConformance, increment, table_of
@@ -44,6 +45,7 @@ __all__ = [
     "LedgerPatternConformance",
     "ReleaseRegistryConformance",
     "RunLedgerConformance",
+    "SnapshotConformance",
     "StoreConformance",
     "TableModelConformance",
     "TablePortConformance",
