@@ -47,14 +47,21 @@ from cases import (  # bench/ is the script's directory, so it is on sys.path
     stream_memory,
 )
 from knowledge_cases import KNOWLEDGE_CASES
+from copy_cases import (
+    COPY_MIN_FREE,
+    COPY_NAME,
+    COPY_RSS_BUDGET_MIB,
+    COPY_TARGET,
+    run_copy,
+)
 from ledger_cases import LEDGER_CASES
-from pg_cases import PG_CASES
+from pg_cases import PG_CASES, server_problem
 from work_cases import WORK_CASES
 
 REPO = Path(__file__).resolve().parent.parent
 Status = Literal["PASS", "MISS", "SKIP", "SHORT"]  # SHORT: a stretch goal not reached
 ALL_SPEED_CASES = (*SPEED_CASES, *LEDGER_CASES, *WORK_CASES, *KNOWLEDGE_CASES, *PG_CASES)
-NAMES = (*(c.name for c in ALL_SPEED_CASES), STREAM_NAME)
+NAMES = (*(c.name for c in ALL_SPEED_CASES), STREAM_NAME, COPY_NAME)
 
 _STARTED = time.perf_counter()
 
@@ -187,6 +194,59 @@ def run_stream(quick: bool) -> list[Result]:
     return results
 
 
+def run_copy_case(quick: bool, rounds: int) -> list[Result]:
+    """``stateport copy`` of a SQLite store to PostgreSQL beside a raw transfer
+    (bench/copy_cases.py): the speed ratio, and the peak RSS growth of the copy."""
+    target = f">= {COPY_TARGET}"
+    budget = f"<= {COPY_RSS_BUDGET_MIB} MiB"
+    problem = server_problem()
+    free = shutil.disk_usage(WORK).free
+    if problem is None and free < COPY_MIN_FREE and not quick:
+        problem = f"{free / 1024**3:.1f} GiB free under {WORK}, need {COPY_MIN_FREE // 1024**3}"
+    if problem is not None:
+        log(f"{COPY_NAME}: skipped: {problem}")
+        return [
+            Result(COPY_NAME, "-", "-", None, target, "SKIP", problem),
+            Result(f"{COPY_NAME} [rss]", "-", "-", None, budget, "SKIP", problem),
+        ]
+    run = run_copy(quick, rounds, log)
+    ours, raw = min(run.ours_s), min(run.raw_s)
+    mib = run.blob_mib
+    ratio = raw / ours
+
+    def show(seconds: float) -> str:
+        return f"{seconds:.2f} s ({fmt_rate(run.items / seconds)} items/s + {mib} MiB)"
+
+    status: Status = "PASS" if ratio >= COPY_TARGET else "MISS"
+    note = (
+        f"{run.items} items and {mib} MiB of 64 KiB blobs, SQLite to PostgreSQL; best of "
+        f"{rounds} rounds (ours {', '.join(f'{t:.2f}' for t in run.ours_s)} s; raw "
+        f"{', '.join(f'{t:.2f}' for t in run.raw_s)} s); export {run.export_s:.2f} s "
+        f"({fmt_rate(run.items / run.export_s)} items/s, "
+        f"{run.file_bytes / 2**20 / run.export_s:.0f} MiB/s of file), import "
+        f"{run.import_s:.2f} s ({fmt_rate(run.items / run.import_s)} items/s, "
+        f"{run.file_bytes / 2**20 / run.import_s:.0f} MiB/s); building the source took "
+        f"{run.build_s:.0f} s"
+    )
+    peak = max(run.ours_rss_kib) / 1024
+    raw_peak = max(run.raw_rss_kib) / 1024
+    rss_status: Status = "PASS" if peak <= COPY_RSS_BUDGET_MIB else "MISS"
+    rss_note = f"peak RSS growth of the copying process; the raw transfer's: +{raw_peak:.1f} MiB"
+    log(f"{COPY_NAME}: ratio {ratio:.3f} {status}; peak RSS +{peak:.1f} MiB {rss_status}")
+    return [
+        Result(COPY_NAME, show(ours), show(raw), ratio, target, status, note),
+        Result(
+            f"{COPY_NAME} [rss]",
+            f"+{peak:.1f} MiB peak RSS",
+            f"{COPY_RSS_BUDGET_MIB} MiB budget",
+            COPY_RSS_BUDGET_MIB / peak if peak > 0 else float("inf"),
+            budget,
+            rss_status,
+            rss_note,
+        ),
+    ]
+
+
 def revision() -> str:
     """The checked-out commit, marked ``-dirty`` when the tree has changes."""
     try:
@@ -254,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, help="rounds per speed benchmark (default 7, 2 quick)"
     )
+    parser.add_argument(
+        "--copy-rounds", type=int, default=2, help=f"rounds of {COPY_NAME} (default 2)"
+    )
     args = parser.parse_args(argv)
     selected = set(args.only or NAMES)
     rounds = args.rounds or (2 if args.quick else 7)
@@ -278,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(run_speed(case, rounds))
         if STREAM_NAME in selected:
             results.extend(run_stream(args.quick))
+        if COPY_NAME in selected:
+            results.extend(run_copy_case(args.quick, args.copy_rounds))
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
         with contextlib.suppress(OSError):

@@ -1,8 +1,9 @@
 """The layers of the package stay visible in its imports.
 
-ports ← primitives ← domains ← store / cli / sync; backends implement ports.
-Domain stores and primitives never import a backend; backends never import a
-primitive or a domain store.
+ports ← primitives ← domains ← snapshot ← store / cli / sync; backends implement
+ports. Domain stores and primitives never import a backend; backends never
+import a primitive or a domain store; moving state (snapshot) works on the
+ports and the domain registry alone.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "stateport"
 
 FORBIDDEN = {
-    "ports": ("backends", "primitives", "domains", "store", "cli", "sync"),
-    "primitives": ("backends", "domains", "store", "cli", "sync"),
-    "domains": ("backends", "store", "cli", "sync"),
-    "backends": ("primitives", "domains", "store", "cli", "sync"),
+    "ports": ("backends", "primitives", "domains", "snapshot", "store", "cli", "sync"),
+    "primitives": ("backends", "domains", "snapshot", "store", "cli", "sync"),
+    "domains": ("backends", "snapshot", "store", "cli", "sync"),
+    "backends": ("primitives", "domains", "snapshot", "store", "cli", "sync"),
+    "snapshot": ("backends", "primitives", "store", "cli", "sync"),
 }
 
 

@@ -23,16 +23,17 @@ from typing import Any
 
 from .. import _json
 from ..digest import ContentDigest
-from ..errors import Unavailable
+from ..errors import Conflict, Unavailable
 from ..ports.blob import CHUNK_SIZE, BlobPort, Upload
 from ..ports.engine import AppliedMigration, Capability, Engine, SchemaStatus
 from ..ports.table import (
     DEFAULT_INDEXES,
     UNLIMITED,
+    IndexKeys,
     IndexSpec,
     Item,
-    Outcome,
     Query,
+    StoredItem,
     TablePort,
     WriteOp,
     resolve,
@@ -111,21 +112,22 @@ class MemoryTablePort(TablePort):
                 if out.item is None:
                     self._remove(op.pk, op.sk)
                 else:
-                    self._store(out)
+                    assert out.data is not None
+                    self._store(op.pk, op.sk, out.data, out.item.version, out.index_keys)
             return [o.item for o in outcomes] if returning else []
 
-    def _store(self, out: Outcome) -> None:
-        """Store the outcome's item in place of the one under its key (lock held)."""
-        item = out.item
-        assert item is not None and out.data is not None
-        key = (item.pk, item.sk)
+    def _store(
+        self, pk: str, sk: str, data: str, version: int, index_keys: IndexKeys
+    ) -> None:
+        """Store an item in place of the one under its key (lock held)."""
+        key = (pk, sk)
         self._unindex(key)
-        part = self._parts.get(item.pk)
+        part = self._parts.get(pk)
         if part is None:
-            part = self._parts[item.pk] = _Sorted()
-            self._scan_order.set((_scan_rank(item.pk), item.pk), None)
-        part.set(item.sk, (out.data, item.version))
-        self._index(key, out.index_keys)
+            part = self._parts[pk] = _Sorted()
+            self._scan_order.set((_scan_rank(pk), pk), None)
+        part.set(sk, (data, version))
+        self._index(key, index_keys)
 
     def _remove(self, pk: str, sk: str) -> None:
         """Delete the item under ``(pk, sk)`` if any (lock held)."""
@@ -137,12 +139,19 @@ class MemoryTablePort(TablePort):
                 del self._parts[pk]
                 self._scan_order.remove((_scan_rank(pk), pk))
 
-    async def _restore(self, rows: Sequence[Outcome]) -> None:
+    async def _restore(self, rows: Sequence[tuple[StoredItem, IndexKeys]], *, new: bool) -> None:
         with self._lock:
-            for row in rows:
-                self._store(row)
+            if new:
+                for item, _ in rows:
+                    part = self._parts.get(item.pk)
+                    if part is not None and item.sk in part.rows:
+                        raise _stored_already(item)
+            for item, index_keys in rows:
+                self._store(item.pk, item.sk, item.data, item.version, index_keys)
 
-    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+    async def _scan(
+        self, prefix: str, after: tuple[str, str] | None, fetch: int
+    ) -> list[StoredItem]:
         # partitions in the order of a hash of their key, as DynamoDB scans them,
         # so that nothing comes to rely on a scan's order; items of a partition
         # in sort-key order
@@ -154,7 +163,7 @@ class MemoryTablePort(TablePort):
                 i = bisect.bisect_left(order, start)
                 if i < len(order) and order[i] == start:
                     after_sk = after[1]
-            out: list[Item] = []
+            out: list[StoredItem] = []
             while i < len(order) and len(out) < fetch:
                 pk = order[i][1]
                 i += 1
@@ -165,7 +174,7 @@ class MemoryTablePort(TablePort):
                 after_sk = None
                 for sk in part.keys[first : first + fetch - len(out)]:
                     data, version = part.rows[sk]
-                    out.append(Item(pk, sk, _json.decode(data), version))
+                    out.append(StoredItem(pk, sk, version, data))
             return out
 
     async def _estimate_count(self, prefix: str) -> int | None:
@@ -235,6 +244,14 @@ class MemoryTablePort(TablePort):
 
 def _first(position: tuple[str, ...]) -> str:
     return position[0]
+
+
+def _stored_already(item: StoredItem) -> Conflict:
+    """The Conflict of a restore of new items, one of which is stored."""
+    key = (item.pk, item.sk)
+    return Conflict(
+        f"restore of new items: {key!r} is stored already", key=key, condition="not exists"
+    )
 
 
 def _scan_rank(pk: str) -> bytes:

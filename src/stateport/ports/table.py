@@ -35,7 +35,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 
 from .. import _json
 from ..errors import Conflict, ValidationError
@@ -57,6 +57,8 @@ __all__ = [
     "Op",
     "Page",
     "Put",
+    "StoredItem",
+    "StoredPage",
     "TablePort",
     "Update",
     "VersionEquals",
@@ -65,6 +67,8 @@ __all__ = [
 
 RESERVED_ATTRS: Final = frozenset({"pk", "sk"})
 MAX_VERSION: Final = 2**63 - 1  # a version fits a signed 64-bit column on every engine
+_DIGITS: Final = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digit -> 0, else space
+_DIGIT_RUN: Final = b"0" * 39  # after _DIGITS: 39 digits in a row, a number DynamoDB refuses
 _ASCII_FAST: Final = 1024  # ASCII keys this short are within every engine's key limit
 
 
@@ -185,7 +189,48 @@ class Page:
         return len(self.items)
 
 
-async def _pages(fetch: Callable[[str | None], Awaitable[Page]]) -> AsyncIterator[list[Item]]:
+IndexKeys = tuple[tuple[str, str] | None, ...]
+"""An item's key in each declared index (None where it is in no entry of that index)."""
+
+
+@dataclass(slots=True)  # not frozen: one is built per item scanned
+class StoredItem:
+    """An item in the form the engines store it: its attributes as their canonical
+    JSON text (``data``, see :func:`stateport._json.encode`) beside its key and
+    version. :meth:`TablePort.scan_stored` returns these and
+    :meth:`TablePort.restore_stored` takes them, so that state moves between
+    stores without being decoded and encoded again."""
+
+    pk: str
+    sk: str
+    version: int
+    data: str
+
+    def to_item(self) -> Item:
+        """The item, its attributes decoded."""
+        return Item(self.pk, self.sk, _json.decode(self.data), self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    """One page of :meth:`TablePort.scan_stored`, and a cursor when more follow."""
+
+    items: list[StoredItem]
+    cursor: str | None
+
+
+_T = TypeVar("_T")
+
+
+class _Paged(Protocol[_T]):
+    @property
+    def items(self) -> list[_T]: ...
+
+    @property
+    def cursor(self) -> str | None: ...
+
+
+async def _pages(fetch: Callable[[str | None], Awaitable[_Paged[_T]]]) -> AsyncIterator[list[_T]]:
     """The one cursor loop: ``fetch(cursor)`` page after page until one has no cursor."""
     cursor: str | None = None
     while True:
@@ -508,6 +553,9 @@ class TablePort(ABC):
         self._index_by_name = {ix.name: ix for ix in self.indexes}
         self._index_attrs = frozenset(a for ix in self.indexes for a in (ix.pk_attr, ix.sk_attr))
         self._no_index_keys: tuple[None, ...] = (None,) * len(self.indexes)
+        # restore_stored decodes an item that names an index attribute ("name": in
+        # canonical JSON); see _suspect
+        self._index_markers = tuple(sorted(_json.encode(a) + ":" for a in self._index_attrs))
         self._watches: dict[str, set[Watch]] = {}
         self._watch_lock = threading.Lock()
 
@@ -535,23 +583,29 @@ class TablePort(ABC):
         """Return the items of ``query`` (see :class:`Query`)."""
 
     @abstractmethod
-    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+    async def _scan(
+        self, prefix: str, after: tuple[str, str] | None, fetch: int
+    ) -> list[StoredItem]:
         """Return up to ``fetch`` items whose pk starts with ``prefix`` (every item
-        when it is empty), in the engine's scan order, strictly after the item
-        ``after`` (a ``(pk, sk)`` this scan returned before; None: from the start).
+        when it is empty), as stored, in the engine's scan order, strictly after
+        the item ``after`` (a ``(pk, sk)`` this scan returned before; None: from
+        the start).
 
         Fewer than ``fetch`` items means the scan is complete. The order must be
         the same on every call of one scan, so that positions are stable; with
         ``ordered_scan`` it is ``(pk, sk)`` order. (DynamoDB: a Scan with
-        ``ExclusiveStartKey = after``, repeated until ``fetch`` items or the end.)
+        ``ExclusiveStartKey = after``, repeated until ``fetch`` items or the end,
+        each item's attributes encoded with :func:`stateport._json.encode`.)
         """
 
     @abstractmethod
-    async def _restore(self, rows: Sequence[Outcome]) -> None:
-        """Store each row's item (its attributes as ``data``, its version, its
-        ``index_keys``) in place of whatever is stored under its key, with no
-        condition. Keys are distinct within one call. Each item must be written
-        atomically; the call as a whole need not be (a batch API may be used).
+    async def _restore(self, rows: Sequence[tuple[StoredItem, IndexKeys]], *, new: bool) -> None:
+        """Store each item (its ``data``, its version) with its index keys, in place
+        of whatever is stored under its key, with no condition. Keys are distinct
+        within one call. Each item must be written atomically; the call as a whole
+        need not be (a batch API may be used). With ``new``, no key is expected to
+        be stored: the engine may append, and raises :class:`Conflict` (writing
+        nothing of that batch) if one is.
         """
 
     async def _estimate_count(self, prefix: str) -> int | None:
@@ -765,13 +819,21 @@ class TablePort(ABC):
         on (DynamoDB returns partitions in hash order, and the memory engine
         imitates it). Whoever needs a canonical order sorts.
         """
+        page = await self.scan_stored(pk_prefix, limit=limit, cursor=cursor)
+        return Page([stored.to_item() for stored in page.items], page.cursor)
+
+    async def scan_stored(
+        self, pk_prefix: str = "", *, limit: int = 1000, cursor: str | None = None
+    ) -> StoredPage:
+        """:meth:`scan`, with each item as stored (:class:`StoredItem`): for moving
+        state, which needs the canonical JSON of the attributes, not their values."""
         prefix, after = self._prepare_scan(pk_prefix, limit, cursor)
         items = await self._scan(prefix, after, limit + 1)
         if len(items) > limit:
             items = items[:limit]
             last = items[-1]
-            return Page(items, self._cursor(self._scan_shape(prefix), (last.pk, last.sk)))
-        return Page(items, None)
+            return StoredPage(items, self._cursor(self._scan_shape(prefix), (last.pk, last.sk)))
+        return StoredPage(items, None)
 
     async def scan_pages(
         self, pk_prefix: str = "", *, page_size: int = 1000
@@ -780,6 +842,17 @@ class TablePort(ABC):
 
         def fetch(cursor: str | None) -> Awaitable[Page]:
             return self.scan(pk_prefix, limit=page_size, cursor=cursor)
+
+        async for items in _pages(fetch):
+            yield items
+
+    async def scan_stored_pages(
+        self, pk_prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncIterator[list[StoredItem]]:
+        """Every item of :meth:`scan_stored`, a page at a time."""
+
+        def fetch(cursor: str | None) -> Awaitable[StoredPage]:
+            return self.scan_stored(pk_prefix, limit=page_size, cursor=cursor)
 
         async for items in _pages(fetch):
             yield items
@@ -806,42 +879,100 @@ class TablePort(ABC):
         the same items again is harmless (idempotent), which is how an
         interrupted copy resumes.
         """
-        rows = self._restore_rows(items)
+        await self._restore_checked(self._restore_rows(items), False)
+
+    async def restore_stored(self, items: Iterable[StoredItem], *, new: bool = False) -> None:
+        """:meth:`restore` of items as :meth:`scan_stored` returns them, for moving
+        state between stores without decoding it.
+
+        Keys, versions and sizes are validated as :meth:`restore` validates them
+        (``ValidationError``: nothing written). The attributes' JSON is trusted
+        to be canonical, as an engine stored it (or as the snapshot reader
+        checked it); it is decoded only where the store may need more from it:
+        to find index keys (when it names an index attribute) and, in portable
+        mode, to check a number of more than 38 digits.
+
+        ``new`` says that none of the keys is stored (a copy into an empty
+        store): the engine may then append without looking (PostgreSQL uses
+        ``COPY``). If one is stored after all, :class:`Conflict` is raised and
+        nothing of the engine's batch holding it is written.
+        """
+        await self._restore_checked(self._stored_rows(items), new)
+
+    async def _restore_checked(self, rows: list[tuple[StoredItem, IndexKeys]], new: bool) -> None:
         if not rows:
             return
-        await self._restore(rows)
+        await self._restore(rows, new=new)
         if self._watches:
-            self._written({row.item.pk for row in rows if row.item is not None})
+            self._written({row[0].pk for row in rows})
 
     def check_restore(self, items: Iterable[Item]) -> None:
         """Validate ``items`` as :meth:`restore` does, writing nothing (for a caller
         that must know that a whole batch is storable before it writes any)."""
         self._restore_rows(items)
 
-    def _restore_rows(self, items: Iterable[Item]) -> list[Outcome]:
-        rows: list[Outcome] = []
+    def _check_restored(
+        self,
+        i: int,
+        item: Item | StoredItem,
+        kind: type[Item] | type[StoredItem],
+        seen: set[tuple[str, str]],
+    ) -> None:
+        """The checks :meth:`restore` and :meth:`restore_stored` share: the type,
+        the key, the version, and each key once."""
+        if not isinstance(item, kind):
+            raise ValidationError(
+                f"item {i}: expected a {kind.__name__}, got {type(item).__name__}"
+            )
+        self._check_key(item.pk, item.sk)
+        version = item.version
+        if type(version) is not int or not 1 <= version <= MAX_VERSION:
+            raise ValidationError(
+                f"item {i} ({item.pk!r}, {item.sk!r}): a version is an int from 1 to "
+                f"{MAX_VERSION}, got {version!r}"
+            )
+        key = (item.pk, item.sk)
+        if key in seen:
+            raise ValidationError(f"item {i}: {key!r} comes twice; restore each key once")
+        seen.add(key)
+
+    def _restore_rows(self, items: Iterable[Item]) -> list[tuple[StoredItem, IndexKeys]]:
+        rows: list[tuple[StoredItem, IndexKeys]] = []
         seen: set[tuple[str, str]] = set()
         for i, item in enumerate(items):
-            if not isinstance(item, Item):
-                raise ValidationError(f"item {i}: restore() takes Items, got {type(item).__name__}")
-            self._check_key(item.pk, item.sk)
-            version = item.version
-            if type(version) is not int or not 1 <= version <= MAX_VERSION:
-                raise ValidationError(
-                    f"item {i} ({item.pk!r}, {item.sk!r}): a version is an int from 1 to "
-                    f"{MAX_VERSION}, got {version!r}"
-                )
-            key = (item.pk, item.sk)
-            if key in seen:
-                raise ValidationError(f"item {i}: {key!r} comes twice; restore each key once")
-            seen.add(key)
+            self._check_restored(i, item, Item, seen)
             attrs = item.attrs
             if type(attrs) is not dict:
                 raise ValidationError(
                     f"item {i}: attributes must be a dict, got {type(attrs).__name__}"
                 )
             data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
-            rows.append(Outcome(item, data, index_keys, True))
+            rows.append((StoredItem(item.pk, item.sk, item.version, data), index_keys))
+        return rows
+
+    def _stored_rows(self, items: Iterable[StoredItem]) -> list[tuple[StoredItem, IndexKeys]]:
+        rows: list[tuple[StoredItem, IndexKeys]] = []
+        seen: set[tuple[str, str]] = set()
+        portable = self.capabilities.portable
+        for i, item in enumerate(items):
+            self._check_restored(i, item, StoredItem, seen)
+            data = item.data
+            if type(data) is not str or not data.startswith("{"):
+                raise ValidationError(
+                    f"item {i}: data must be the canonical JSON of the attributes, got {data!r:.40}"
+                )
+            if self._suspect(data, portable):
+                try:
+                    attrs = _json.decode(data)
+                except ValueError as e:
+                    raise ValidationError(f"item {i}: data is not JSON: {e}") from e
+                data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
+                item = StoredItem(item.pk, item.sk, item.version, data)
+            else:
+                index_keys = self._no_index_keys
+                ascii_only = data.isascii() and item.pk.isascii() and item.sk.isascii()
+                self._check_size(item.pk, item.sk, data, ascii_only)
+            rows.append((item, index_keys))
         return rows
 
     # ---- watching --------------------------------------------------------
@@ -966,18 +1097,7 @@ class TablePort(ABC):
         ascii_only = data.isascii() and pk.isascii() and sk.isascii()
         if not ascii_only:
             _json.encode_bytes(attrs)  # rejects lone surrogates
-        limit = self.capabilities.limits.max_item_bytes
-        if limit is not None:
-            size = (
-                len(data) + len(pk) + len(sk)
-                if ascii_only
-                else len(data.encode("utf-8")) + len(pk.encode("utf-8")) + len(sk.encode("utf-8"))
-            )
-            if size > limit:
-                raise ValidationError(
-                    f"item ({pk!r}, {sk!r}) is {size} bytes; the limit is "
-                    f"{limit}{self._limit_origin()}: store large values as blobs"
-                )
+        self._check_size(pk, sk, data, ascii_only)
         if self._index_attrs.isdisjoint(attrs):
             return data, self._no_index_keys
         index_keys: list[tuple[str, str] | None] = []
@@ -991,6 +1111,33 @@ class TablePort(ABC):
                     )
             index_keys.append((ipk, isk) if ipk is not None and isk is not None else None)
         return data, tuple(index_keys)
+
+    def _suspect(self, data: str, portable: bool) -> bool:
+        """Whether the canonical JSON ``data`` may name an index attribute or, in
+        portable mode, hold a number of more than 38 digits (39 digits in a row):
+        then it is decoded and checked whole. Substring searches: a regular
+        expression over the text costs several times more."""
+        for marker in self._index_markers:
+            if marker in data:
+                return True
+        return portable and _DIGIT_RUN in data.encode("utf-8").translate(_DIGITS)
+
+    def _check_size(self, pk: str, sk: str, data: str, ascii_only: bool) -> None:
+        """ValidationError if the item is over the size limit (``ascii_only``: all
+        three strings are ASCII, so their lengths are their UTF-8 sizes)."""
+        limit = self.capabilities.limits.max_item_bytes
+        if limit is None:
+            return
+        size = (
+            len(data) + len(pk) + len(sk)
+            if ascii_only
+            else len(data.encode("utf-8")) + len(pk.encode("utf-8")) + len(sk.encode("utf-8"))
+        )
+        if size > limit:
+            raise ValidationError(
+                f"item ({pk!r}, {sk!r}) is {size} bytes; the limit is "
+                f"{limit}{self._limit_origin()}: store large values as blobs"
+            )
 
     def _put_op(
         self,

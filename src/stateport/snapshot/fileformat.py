@@ -39,8 +39,8 @@ from ..digest import is_digest_hex
 from ..domains.registry import Scope
 from ..errors import IntegrityError, StateportError, Unsupported
 from ..ports.blob import CHUNK_SIZE
-from ..ports.table import Item
-from .records import ContentHasher, StoreDigest, item_record
+from ..ports.table import Item, StoredItem
+from .records import ContentHasher, StoreDigest, parse_record, stored_record
 
 __all__ = ["FORMAT", "MAGIC", "Manifest", "SnapshotWriter", "read_snapshot"]
 
@@ -99,9 +99,10 @@ class SnapshotWriter:
         header = _json.encode({"format": FORMAT, "scope": self.scope.describe()})
         return self._out(MAGIC + _frame(b"H", header.encode("utf-8")))
 
-    def item(self, item: Item, record: bytes) -> bytes:
-        self._hasher.item(item, record)
-        return self._out(_frame(b"I", record))
+    def page(self, items: list[StoredItem], records: list[bytes]) -> bytes:
+        """The frames of a page of items (and their records) in canonical order."""
+        self._hasher.page(items, records)
+        return self._out(b"".join([_frame(b"I", record) for record in records]))
 
     def blob(self, digest: str, size: int) -> bytes:
         self._hasher.blob(digest)
@@ -138,9 +139,12 @@ class Chunk:
     data: bytes
 
 
-Event = Header | tuple[Item, bytes] | BlobStart | Chunk | Manifest
-"""What :func:`read_snapshot` yields: the header, each item with its record, each
-blob's start and chunks, and last the manifest (once everything is checked)."""
+ItemRecord = tuple[StoredItem, bytes, Item | None]
+"""An item of a snapshot: as stored, its record, and (when decoded) the item."""
+
+Event = Header | ItemRecord | BlobStart | Chunk | Manifest
+"""What :func:`read_snapshot` yields: the header, each item, each blob's start
+and chunks, and last the manifest (once everything is checked)."""
 
 
 class _Frames:
@@ -220,10 +224,13 @@ def _scope_of(frames: _Frames, raw: Any) -> Scope:
         raise frames.fail(f"the scope {raw!r} is not valid: {e}") from e
 
 
-def read_snapshot(f: BinaryIO, name: str) -> Iterator[Event]:
+def read_snapshot(f: BinaryIO, name: str, *, decode: bool = True) -> Iterator[Event]:
     """Read and check a snapshot from ``f``, yielding its contents in order.
 
-    Every check of the module doc is made; a failure raises
+    Every check of the module doc is made; with ``decode`` (the default), each
+    item's attributes are also decoded and checked to be in canonical form,
+    and the item comes decoded too (without, they are left as text: for a
+    reader that already checked the same file). A failure raises
     :class:`IntegrityError` (:class:`Unsupported` for a newer format) at the
     point it is found, so a consumer must not treat what it received as sound
     until the generator has finished: the :class:`Manifest` comes last, after
@@ -248,12 +255,12 @@ def read_snapshot(f: BinaryIO, name: str) -> Iterator[Event]:
     blob_bytes = 0
     kind, payload = frames.next()
     while kind == b"I":
-        item = _item_of(frames, payload, scope)
+        stored, item = _item_of(frames, payload, scope, decode)
         try:
-            hasher.item(item, payload)
+            hasher.item(stored.pk, stored.sk, payload)
         except StateportError as e:
             raise frames.fail(f"an item is out of order: {e}") from e
-        yield item, payload
+        yield stored, payload, item
         kind, payload = frames.next()
     while kind == b"B":
         digest, size = _blob_of(frames, payload)
@@ -295,23 +302,30 @@ def read_snapshot(f: BinaryIO, name: str) -> Iterator[Event]:
     yield Manifest(scope, found, blob_bytes)
 
 
-def _item_of(frames: _Frames, record: bytes, scope: Scope) -> Item:
-    raw = _json_of(frames, record, "item record")
-    if (
-        not isinstance(raw, list)
-        or len(raw) != 4
-        or type(raw[0]) is not str
-        or type(raw[1]) is not str
-        or type(raw[2]) is not int
-        or type(raw[3]) is not dict
-    ):
-        raise frames.fail("an item record is not [pk, sk, version, attributes]")
-    item = Item(raw[0], raw[1], raw[3], raw[2])
-    if item_record(item) != record:
-        raise frames.fail(f"item {(item.pk, item.sk)!r} is not in canonical form")
-    if not scope.contains(item.pk):
-        raise frames.fail(f"item {(item.pk, item.sk)!r} lies outside the snapshot's scope")
-    return item
+def _item_of(
+    frames: _Frames, record: bytes, scope: Scope, decode: bool
+) -> tuple[StoredItem, Item | None]:
+    try:
+        stored = parse_record(record)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise frames.fail(f"an item record is not [pk, sk, version, attributes]: {e}") from e
+    key = (stored.pk, stored.sk)
+    if not scope.contains(stored.pk):
+        raise frames.fail(f"item {key!r} lies outside the snapshot's scope")
+    if not decode:
+        return stored, None
+    attrs = _json_of(frames, stored.data.encode("utf-8"), f"attributes of item {key!r}")
+    if type(attrs) is not dict:
+        raise frames.fail(f"the attributes of item {key!r} are not a JSON object")
+    item = Item(stored.pk, stored.sk, attrs, stored.version)
+    try:
+        canonical = stored_record(StoredItem(stored.pk, stored.sk, stored.version,
+                                             _json.encode(attrs)))  # fmt: skip
+    except (ValueError, TypeError) as e:
+        raise frames.fail(f"item {key!r} cannot be encoded: {e}") from e
+    if canonical != record:
+        raise frames.fail(f"item {key!r} is not in canonical form")
+    return stored, item
 
 
 def _blob_of(frames: _Frames, payload: bytes) -> tuple[str, int]:

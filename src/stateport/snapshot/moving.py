@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, Protocol
@@ -28,8 +28,8 @@ from typing import IO, Any, BinaryIO, Final, Protocol
 from ..digest import ContentDigest
 from ..domains.registry import Scope
 from ..errors import Conflict, IntegrityError, ValidationError
-from ..ports.blob import BlobPort
-from ..ports.table import Item, TablePort
+from ..ports.blob import CHUNK_SIZE, BlobPort
+from ..ports.table import Item, StoredItem, TablePort
 from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
 from .ordering import canonical_pages
 from .records import ContentHasher, StoreDigest, item_record
@@ -47,7 +47,7 @@ __all__ = [
 
 PAGE_SIZE: Final = 1000
 """Items read and written per batch."""
-BLOB_WINDOW: Final = 4
+BLOB_WINDOW: Final = 8
 """Blobs streamed at once by a copy."""
 _EVENTS_PER_HOP: Final = 512  # snapshot events read per trip to a worker thread
 
@@ -144,18 +144,34 @@ async def content_digest(
     hasher = ContentHasher(scope)
     if state is None:
         state = Progress("digest", items_total=await _estimate(ports.table, scope))
-    async for page in canonical_pages(ports.table, scope, page_size=PAGE_SIZE):
-        for item, record in page:
-            hasher.item(item, record)
-        state.items += len(page)
-        _report(progress, state)
+    await _hash_items(ports.table, hasher, progress, state)
     if scope.blobs:
-        async for d in ports.blobs.digests():
-            hasher.blob(d.as_str())
-            state.blobs += 1
-            if state.blobs % 100 == 0:
-                _report(progress, state)
+        await _hash_blobs(ports.blobs, hasher)
     return hasher.result()
+
+
+async def _hash_items(
+    table: TablePort, hasher: ContentHasher, progress: ProgressCallback | None, state: Progress
+) -> None:
+    async for items, records in canonical_pages(table, hasher.scope, page_size=PAGE_SIZE):
+        hasher.page(items, records)
+        state.items += len(items)
+        _report(progress, state)
+
+
+async def _hash_blobs(blobs: BlobPort, hasher: ContentHasher) -> None:
+    async for d in blobs.digests():
+        hasher.blob(d.as_str())
+
+
+def _compare(expected: StoreDigest, found: StoreDigest, what: str) -> None:
+    if found.digest != expected.digest:
+        raise IntegrityError(
+            f"the {what} finished but the digests differ: expected {expected.digest} "
+            f"({expected.items} items, {expected.blobs} blobs), the target has {found.digest} "
+            f"({found.items} items, {found.blobs} blobs). The source changed during the "
+            "move, or the target holds other content in scope"
+        )
 
 
 async def _verify(
@@ -165,15 +181,26 @@ async def _verify(
     progress: ProgressCallback | None,
     state: Progress,
 ) -> None:
-    check = Progress(state.action, "verify", items_total=expected.items, started=state.started)
-    found = await content_digest(target, expected.scope, progress=progress, state=check)
-    if found.digest != expected.digest:
-        raise IntegrityError(
-            f"the {what} finished but the digests differ: expected {expected.digest} "
-            f"({expected.items} items, {expected.blobs} blobs), the target has {found.digest} "
-            f"({found.items} items, {found.blobs} blobs). The source changed during the "
-            "move, or the target holds other content in scope"
-        )
+    state.phase, state.items, state.items_total = "verify", 0, expected.items
+    _report(progress, state)
+    found = await content_digest(target, expected.scope, progress=progress, state=state)
+    _compare(expected, found, what)
+
+
+async def _together(*work: Awaitable[Any]) -> list[Any]:
+    """Run ``work`` concurrently; the first failure cancels the others and is raised
+    as itself (not wrapped in an exception group)."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [await task for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _refuse_occupied(target: Ports, scope: Scope, what: str) -> None:
@@ -209,21 +236,20 @@ class _Writer:
         self._pending: asyncio.Task[int] | None = None
         self.written = 0
 
-    async def add(self, page: list[tuple[Item, bytes]]) -> None:
+    async def add(self, items: list[StoredItem], records: list[bytes]) -> None:
         await self.flush()
-        self._pending = asyncio.ensure_future(self._write(page))
+        self._pending = asyncio.ensure_future(self._write(items, records))
 
-    async def _write(self, page: list[tuple[Item, bytes]]) -> int:
-        items = [item for item, _ in page]
+    async def _write(self, items: list[StoredItem], records: list[bytes]) -> int:
         if self._resume:
-            stored = await self._table.batch_get([(i.pk, i.sk) for i in items])
+            now = await self._table.batch_get([(i.pk, i.sk) for i in items])
             items = [
-                item
-                for (item, record), now in zip(page, stored, strict=True)
-                if now is None or item_record(now) != record
+                stored
+                for stored, record, current in zip(items, records, now, strict=True)
+                if current is None or item_record(current) != record
             ]
         if items:
-            await self._table.restore(items)
+            await self._table.restore_stored(items, new=not self._resume)
         return len(items)
 
     async def flush(self) -> None:
@@ -257,27 +283,33 @@ async def copy_store(
     if not resume:
         await _refuse_occupied(target, scope, "copy")
     state = Progress("copy", items_total=await _estimate(source.table, scope), started=started)
-    hasher = ContentHasher(scope)
+    hasher, found = ContentHasher(scope), ContentHasher(scope)
     writer = _Writer(target.table, resume)
-    try:
-        async for page in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
-            for item, record in page:
-                hasher.item(item, record)
-            await writer.add(page)
-            state.items += len(page)
-            _report(progress, state)
-        await writer.flush()
-    finally:
-        await writer.aclose()
-    blobs_written = bytes_written = 0
-    if scope.blobs:
-        state.phase = "blobs"
-        _report(progress, state)
-        blobs_written, bytes_written = await _copy_blobs(
-            source.blobs, target.blobs, hasher, resume, progress, state
-        )
+
+    async def items() -> None:
+        try:
+            async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
+                hasher.page(page, records)
+                await writer.add(page, records)
+                state.items += len(page)
+                _report(progress, state)
+            await writer.flush()
+        finally:
+            await writer.aclose()
+        # the items are written: hash them back from the target while blobs still move
+        state.phase, state.items, state.items_total = "verify", 0, hasher.items
+        await _hash_items(target.table, found, progress, state)
+
+    async def blobs() -> tuple[int, int]:
+        if not scope.blobs:
+            return 0, 0
+        written = await _copy_blobs(source.blobs, target.blobs, hasher, resume, progress, state)
+        await _hash_blobs(target.blobs, found)
+        return written
+
+    _, (blobs_written, bytes_written) = await _together(items(), blobs())
     expected = hasher.result()
-    await _verify(target, expected, "copy", progress, state)
+    _compare(expected, found.result(), "copy")
     return MoveSummary(
         "copy",
         names[0],
@@ -306,8 +338,12 @@ async def _copy_blobs(
         if resume and await target.contains(d):
             return
         async with source.open(d) as reader:
-            got = await target.put(reader.__aiter__())  # verified as it streams
             size = reader.size
+            if size <= CHUNK_SIZE:  # whole: one read, one write (verified by get and put)
+                data = await reader.read()
+                got = await target.put(data)
+            else:
+                got = await target.put(reader.__aiter__())  # verified as it streams
         if got != d:
             raise IntegrityError(f"blob {d.short()} arrived as {got.short()}")
         written[0] += 1
@@ -389,9 +425,8 @@ async def _export(
     state = Progress("export", items_total=await _estimate(source.table, scope), started=started)
     writer = SnapshotWriter(scope)
     await asyncio.to_thread(f.write, writer.start())
-    async for page in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
-        data = b"".join([writer.item(item, record) for item, record in page])
-        await asyncio.to_thread(f.write, data)
+    async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
+        await asyncio.to_thread(f.write, writer.page(page, records))
         state.items += len(page)
         _report(progress, state)
     if scope.blobs:
@@ -509,7 +544,8 @@ async def _check(
             if not resume:
                 await _refuse_occupied(target, event.scope, "import")
         elif isinstance(event, tuple):
-            batch.append(event[0])
+            assert event[2] is not None  # read with decode=True
+            batch.append(event[2])
             if len(batch) >= PAGE_SIZE:
                 target.table.check_restore(batch)
                 state.items += len(batch)
@@ -537,22 +573,27 @@ async def _load(
     """The second reading: write what the first one checked."""
     writer = _Writer(target.table, resume)
     blobs = blob_bytes = 0
-    page: list[tuple[Item, bytes]] = []
-    events = _events(read_snapshot(f, name))
+    items: list[StoredItem] = []
+    records: list[bytes] = []
+    events = _events(read_snapshot(f, name, decode=False))
+
+    async def flush() -> None:
+        nonlocal items, records
+        if items:
+            await writer.add(items, records)
+            state.items += len(items)
+            items, records = [], []
+            _report(progress, state)
+
     try:
         async for event in events:
             if isinstance(event, tuple):
-                page.append(event)
-                if len(page) >= PAGE_SIZE:
-                    await writer.add(page)
-                    state.items += len(page)
-                    page = []
-                    _report(progress, state)
+                items.append(event[0])
+                records.append(event[1])
+                if len(items) >= PAGE_SIZE:
+                    await flush()
             elif isinstance(event, BlobStart):
-                if page:
-                    await writer.add(page)
-                    state.items += len(page)
-                    page = []
+                await flush()
                 await writer.flush()
                 state.phase = "blobs"
                 if await _load_blob(target.blobs, event, events, resume):
@@ -561,9 +602,7 @@ async def _load(
                 state.blobs += 1
                 state.bytes += event.size
                 _report(progress, state)
-        if page:
-            await writer.add(page)
-            state.items += len(page)
+        await flush()
         await writer.flush()
     finally:
         await writer.aclose()

@@ -16,23 +16,27 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import BinaryIO, Final
 
-from .. import _json
 from ..domains.registry import Scope
-from ..ports.table import Item, TablePort
-from .records import item_record
+from ..ports.table import StoredItem, TablePort
+from .records import parse_record, stored_records
 
-__all__ = ["RUN_BYTES", "canonical_pages"]
+__all__ = ["RUN_BYTES", "Records", "canonical_pages"]
 
 RUN_BYTES: Final = 32 * 1024 * 1024
 """Bytes of records sorted in memory at a time when the scan is unordered."""
 
-Record = tuple[Item, bytes]
-"""An item and its canonical record."""
+Record = tuple[StoredItem, bytes]
+"""An item as stored, and its canonical record."""
+
+Records = tuple[list[StoredItem], list[bytes]]
+"""A page: items as stored, and their canonical records, in the same order."""
 
 
-async def _scope_pages(table: TablePort, scope: Scope, page_size: int) -> AsyncIterator[list[Item]]:
+async def _scope_pages(
+    table: TablePort, scope: Scope, page_size: int
+) -> AsyncIterator[list[StoredItem]]:
     for prefix in scope.scan_prefixes():
-        async for page in table.scan_pages(prefix, page_size=page_size):
+        async for page in table.scan_stored_pages(prefix, page_size=page_size):
             if scope.rest and not scope.everything:
                 page = [i for i in page if scope.contains(i.pk)]
             if page:
@@ -41,24 +45,26 @@ async def _scope_pages(table: TablePort, scope: Scope, page_size: int) -> AsyncI
 
 async def canonical_pages(
     table: TablePort, scope: Scope, *, page_size: int = 1000, run_bytes: int = RUN_BYTES
-) -> AsyncIterator[list[Record]]:
+) -> AsyncIterator[Records]:
     """The items of ``scope`` with their records, in ``(pk, sk)`` order, a page at a time."""
     if table.capabilities.ordered_scan:
         async for page in _scope_pages(table, scope, page_size):
-            yield [(item, item_record(item)) for item in page]
+            yield page, stored_records(page)
         return
     with _Runs(run_bytes) as runs:
         async for page in _scope_pages(table, scope, page_size):
-            for item in page:
-                runs.add(item, item_record(item))
-        batch: list[Record] = []
-        for record in runs.merged():
-            batch.append(record)
-            if len(batch) >= page_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            for item, record in zip(page, stored_records(page), strict=True):
+                runs.add(item, record)
+        items: list[StoredItem] = []
+        records: list[bytes] = []
+        for item, record in runs.merged():
+            items.append(item)
+            records.append(record)
+            if len(items) >= page_size:
+                yield items, records
+                items, records = [], []
+        if items:
+            yield items, records
 
 
 def _key(record: Record) -> tuple[str, str]:
@@ -82,9 +88,9 @@ class _Runs:
         if self._dir is not None:
             self._dir.cleanup()
 
-    def add(self, item: Item, record: bytes) -> None:
+    def add(self, item: StoredItem, record: bytes) -> None:
         self._current.append((item, record))
-        self._size += len(record) + 200  # the item's objects, roughly
+        self._size += 2 * len(record) + 200  # the record, the item's strings and objects
         if self._size >= self._limit:
             self._spill()
 
@@ -116,5 +122,4 @@ class _Runs:
 def _read_run(f: BinaryIO) -> Iterator[Record]:
     while head := f.read(4):
         record = f.read(int.from_bytes(head, "big"))
-        pk, sk, version, attrs = _json.decode(record)
-        yield Item(pk, sk, attrs, version), record
+        yield parse_record(record), record

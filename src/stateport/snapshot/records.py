@@ -28,20 +28,62 @@ from typing import Any, Final
 from .. import _json
 from ..domains.registry import DOMAINS, Scope, domain_of
 from ..errors import EngineError
-from ..ports.table import Item
+from ..ports.table import Item, StoredItem
 
-__all__ = ["ContentHasher", "StoreDigest", "item_record"]
+__all__ = [
+    "ContentHasher",
+    "StoreDigest",
+    "item_record",
+    "parse_record",
+    "stored_record",
+    "stored_records",
+]
 
 DIGEST_TAG: Final = b"stateport-content-v1\x00"
 _quote = json.encoder.encode_basestring
+_scan_value = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def item_record(item: Item) -> bytes:
     """The canonical record of ``item`` (see the module doc)."""
-    text = (
-        f"[{_quote(item.pk)},{_quote(item.sk)},{item.version},{_json.encode(item.attrs)}]"
-    )
+    text = f"[{_quote(item.pk)},{_quote(item.sk)},{item.version},{_json.encode(item.attrs)}]"
     return text.encode("utf-8")
+
+
+def stored_record(item: StoredItem) -> bytes:
+    """The canonical record of an item as stored: its canonical JSON is used as is."""
+    return f"[{_quote(item.pk)},{_quote(item.sk)},{item.version},{item.data}]".encode()
+
+
+def stored_records(items: list[StoredItem]) -> list[bytes]:
+    """:func:`stored_record` of each item (one loop: this is the copy's hot path)."""
+    q = _quote
+    return [f"[{q(i.pk)},{q(i.sk)},{i.version},{i.data}]".encode() for i in items]
+
+
+def parse_record(record: bytes) -> StoredItem:
+    """The item of a record, its attributes left as text; ``ValueError`` if the
+    record is not ``[pk, sk, version, {attributes}]``. Whether the text is
+    canonical is for the caller to check (:func:`stored_record` gives it back
+    byte for byte when it is)."""
+    text = record.decode("utf-8")
+    if not (text.startswith("[") and text.endswith("}]")):
+        raise ValueError("a record is a JSON array ending with an object")
+    values: list[object] = []
+    at = 1
+    for _ in range(3):
+        try:
+            value, at = _scan_value(text, at)
+        except StopIteration as e:
+            raise ValueError(f"no JSON value at {e.value}") from None
+        if text[at : at + 1] != ",":
+            raise ValueError(f"expected ',' at {at}")
+        values.append(value)
+        at += 1
+    pk, sk, version = values
+    if type(pk) is not str or type(sk) is not str or type(version) is not int:
+        raise ValueError("a record starts with pk, sk (strings) and version (an integer)")
+    return StoredItem(pk, sk, version, text[at:-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +128,41 @@ class ContentHasher:
         self._last_key: tuple[str, str] | None = None
         self._last_blob = ""
         self._by_domain = {d.name: 0 for d in DOMAINS if d.name in scope.domains}
+        self._last_pk = ""
+        self._last_domain = ""
 
-    def item(self, item: Item, record: bytes) -> None:
-        """Add ``item``, whose record is ``record``."""
-        key = (item.pk, item.sk)
+    def item(self, pk: str, sk: str, record: bytes) -> None:
+        """Add the item under ``(pk, sk)``, whose record is ``record``."""
+        key = (pk, sk)
         if self._last_key is not None and key <= self._last_key:
             raise EngineError(f"items out of key order: {key!r} after {self._last_key!r}")
         self._last_key = key
         self._items.update(len(record).to_bytes(4, "big"))
         self._items.update(record)
         self.items += 1
-        name = domain_of(item.pk)
-        if name in self._by_domain:
-            self._by_domain[name] += 1
+        if pk != self._last_pk:  # items come partition by partition
+            self._last_pk, self._last_domain = pk, domain_of(pk)
+        if self._last_domain in self._by_domain:
+            self._by_domain[self._last_domain] += 1
+
+    def page(self, items: list[StoredItem], records: list[bytes]) -> None:
+        """:meth:`item` of each item of a page and its record."""
+        update = self._items.update
+        last, last_pk, domain = self._last_key, self._last_pk, self._last_domain
+        counts = self._by_domain
+        for item, record in zip(items, records, strict=True):
+            key = (item.pk, item.sk)
+            if last is not None and key <= last:
+                raise EngineError(f"items out of key order: {key!r} after {last!r}")
+            last = key
+            update(len(record).to_bytes(4, "big"))
+            update(record)
+            if item.pk != last_pk:
+                last_pk, domain = item.pk, domain_of(item.pk)
+            if domain in counts:
+                counts[domain] += 1
+        self._last_key, self._last_pk, self._last_domain = last, last_pk, domain
+        self.items += len(items)
 
     def blob(self, digest: str) -> None:
         """Add the blob whose hex digest is ``digest``."""

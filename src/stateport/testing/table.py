@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .. import _json
 from ..errors import Conflict, ValidationError
 from ..ports.engine import Capability
 from ..ports.table import (
@@ -27,6 +28,7 @@ from ..ports.table import (
     NotExists,
     Op,
     Put,
+    StoredItem,
     TablePort,
     Update,
     VersionEquals,
@@ -641,7 +643,7 @@ class TablePortConformance(StoreConformance):
             assert count is None or (type(count) is int and count >= 0)
 
     @staticmethod
-    def _scan_key(item: Item) -> tuple[bytes, bytes]:
+    def _scan_key(item: Item | StoredItem) -> tuple[bytes, bytes]:
         return item.pk.encode("utf-8"), item.sk.encode("utf-8")
 
     @async_test
@@ -758,6 +760,73 @@ class TablePortConformance(StoreConformance):
                     await t.restore([good, bad])
                 assert await t.get("v", "good") is None, bad
                 assert await t.get("v", "bad") is None, bad
+
+    @async_test
+    async def test_scan_stored_gives_the_canonical_json_and_restore_stored_takes_it(
+        self,
+    ) -> None:
+        async with self.open_table() as t:
+            expected = await self._fill_for_scan(t)
+            stored = [s async for page in t.scan_stored_pages(page_size=3) for s in page]
+            assert sorted((s.to_item() for s in stored), key=self._scan_key) == sorted(
+                expected, key=self._scan_key
+            )
+            for s in stored:
+                assert s.data == _json.encode(s.to_item().attrs)
+            await t.restore_stored(
+                [
+                    StoredItem("moved", "a", 9, '{"gsi1pk":"all","gsi1sk":"zzz","x":1}'),
+                    StoredItem("moved", "b", 3, '{"text":"héllo"}'),
+                ]
+            )
+            assert await t.get("moved", "a") == Item(
+                "moved", "a", {"gsi1pk": "all", "gsi1sk": "zzz", "x": 1}, 9
+            )
+            assert await t.get("moved", "b") == Item("moved", "b", {"text": "héllo"}, 3)
+            last = (await t.query("all", index="gsi1", descending=True, limit=1)).items
+            assert [(i.pk, i.sk) for i in last] == [("moved", "a")]  # its index key restored
+            # and a restore of what was scanned changes nothing
+            before = [s async for page in t.scan_stored_pages() for s in page]
+            await t.restore_stored(before)
+            after = [s async for page in t.scan_stored_pages() for s in page]
+            assert sorted(after, key=self._scan_key) == sorted(before, key=self._scan_key)
+
+    @async_test
+    async def test_restore_stored_validates_before_writing(self) -> None:
+        async with self.open_table(portable=True) as t:
+            good = StoredItem("v", "good", 1, "{}")
+            bad_items: list[Any] = [
+                StoredItem("v", "bad", 0, "{}"),
+                StoredItem("", "bad", 1, "{}"),
+                StoredItem("v", "bad", 1, "[]"),
+                StoredItem("v", "bad", 1, 5),  # type: ignore[arg-type]
+                StoredItem("v", "bad", 1, '{"n":' + "9" * 39 + "}"),  # over 38 digits
+                StoredItem("v", "bad", 1, '{"gsi1pk":5,"gsi1sk":"x"}'),  # an index key
+                StoredItem("v", "bad", 1, '{"gsi1pk":"x",'),  # not JSON
+                StoredItem("v", "bad", 1, '{"big":"' + "x" * (400 * 1024) + '"}'),
+                StoredItem("v", "good", 2, "{}"),  # the same key twice
+                Item("v", "bad", {}, 1),
+            ]
+            for bad in bad_items:
+                with pytest.raises(ValidationError):
+                    await t.restore_stored([good, bad])
+                assert await t.get("v", "good") is None, bad
+                assert await t.get("v", "bad") is None, bad
+            # a long run of digits inside a string is no number: it is checked, and kept
+            await t.restore_stored([StoredItem("v", "digits", 1, '{"s":"' + "9" * 60 + '"}')])
+            assert await t.get("v", "digits") == Item("v", "digits", {"s": "9" * 60}, 1)
+
+    @async_test
+    async def test_restore_stored_of_new_items_refuses_a_stored_key(self) -> None:
+        async with self.open_table() as t:
+            await t.put("n", "taken", {"v": 1})
+            fresh = [StoredItem("n", f"k{i}", 1, f'{{"i":{i}}}') for i in range(5)]
+            with pytest.raises(Conflict):
+                await t.restore_stored([*fresh, StoredItem("n", "taken", 7, "{}")], new=True)
+            assert (await t.get("n", "taken")) == Item("n", "taken", {"v": 1}, 1)
+            assert [i.sk for i in (await t.query("n")).items] == ["taken"]
+            await t.restore_stored(fresh, new=True)
+            assert len((await t.query("n")).items) == 6
 
     @async_test
     async def test_restore_wakes_watches_of_its_partitions(self) -> None:

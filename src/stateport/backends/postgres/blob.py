@@ -82,6 +82,16 @@ class PostgresBlobPort(BlobPort):
 
     async def _store(self, digest: ContentDigest, data: bytes) -> None:
         s, key = self._db.schema, digest.as_str()
+        if 0 < len(data) <= CHUNK_SIZE:  # one chunk: one statement, atomic on its own
+            await self._db.fetchrow(
+                f"WITH b AS (INSERT INTO {s}.sp_blobs (digest, size) VALUES ($1, $2) "
+                "ON CONFLICT (digest) DO NOTHING RETURNING blob_id) "
+                f"INSERT INTO {s}.sp_blob_chunks (blob_id, seq, data) SELECT blob_id, 0, $3 FROM b",
+                key,
+                len(data),
+                data,
+            )
+            return
 
         async def work(conn: Connection) -> None:
             blob_id = await conn.fetchval(

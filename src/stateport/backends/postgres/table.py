@@ -41,22 +41,23 @@ import contextlib
 import hashlib
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ... import _json
 from ..._retry import Retry
-from ...errors import ConfigError, StateportError
+from ...errors import ConfigError, Conflict, StateportError
 from ...ports.table import (
     DEFAULT_INDEXES,
     AttrEquals,
     Condition,
     Exists,
+    IndexKeys,
     IndexSpec,
     Item,
     Limits,
-    Outcome,
     Query,
+    StoredItem,
     TablePort,
     VersionEquals,
     WriteOp,
@@ -188,6 +189,8 @@ class PostgresTablePort(TablePort):
             f"RETURNING i.version, {notify_one}"
         )
         self._names = names
+        self._columns_list = ["pk", "sk", "version", "attrs", *cols]
+        self._sql_notify = f"SELECT {notify_many.format(n=1, t=2)}"
         self._notify_one = notify_one
         self._guarded_sql: dict[tuple[Any, ...], str] = {}
         unnest = (
@@ -260,10 +263,11 @@ class PostgresTablePort(TablePort):
         decode = _json.decode
         return [Item(r[0], r[1], decode(r[3]), r[2]) for r in await self._db.fetch(sql, *args)]
 
-    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+    async def _scan(
+        self, prefix: str, after: tuple[str, str] | None, fetch: int
+    ) -> list[StoredItem]:
         sql, args = select_scan(prefix, after, fetch, self._t, _mark)
-        decode = _json.decode
-        return [Item(r[0], r[1], decode(r[3]), r[2]) for r in await self._db.fetch(sql, *args)]
+        return [StoredItem(*row) for row in await self._db.fetch(sql, *args)]
 
     async def _estimate_count(self, prefix: str) -> int | None:
         sql, args = count_scan(prefix, self._t, _mark)
@@ -272,21 +276,56 @@ class PostgresTablePort(TablePort):
 
     # ---- writes ----------------------------------------------------------
 
-    async def _restore(self, rows: Sequence[Outcome]) -> None:
+    async def _restore(self, rows: Sequence[tuple[StoredItem, IndexKeys]], *, new: bool) -> None:
         for start in range(0, len(rows), _RESTORE_BATCH):  # each statement is atomic
             batch = rows[start : start + _RESTORE_BATCH]
-            cols: list[list[Any]] = [[] for _ in range(10)]
-            for row in batch:
-                item = row.item
-                assert item is not None
-                for col, value in zip(
-                    cols,
-                    (item.pk, item.sk, item.version, row.data, *_columns(row.index_keys)),
-                    strict=True,
-                ):
-                    col.append(value)
+            if new:
+                await self._db.home.call(self._db.transaction(self._append(batch)))
+                continue
+            cols: list[list[Any]] = [
+                [r[0].pk for r in batch],
+                [r[0].sk for r in batch],
+                [r[0].version for r in batch],
+                [r[0].data for r in batch],
+            ]
+            if any(any(r[1]) for r in batch):
+                keys = [_columns(r[1]) for r in batch]
+                cols.extend([k[c] for k in keys] for c in range(6))
+            else:
+                cols.extend([[None] * len(batch)] * 6)
             partitions = sorted(set(cols[0]))
             await self._db.fetchrow(self._sql_restore, *cols, partitions, self._token)
+
+    def _append(
+        self, batch: Sequence[tuple[StoredItem, IndexKeys]]
+    ) -> Callable[[Connection], Awaitable[None]]:
+        """A transaction that appends new rows with ``COPY`` (and notifies watchers)."""
+        records = [
+            (item.pk, item.sk, item.version, item.data, *_columns(index_keys))
+            for item, index_keys in batch
+        ]
+        partitions = sorted({item.pk for item, _ in batch})
+        schema, timeout = self._db.schema.strip('"'), self._db.pool.command_timeout
+
+        async def work(conn: Connection) -> None:
+            try:
+                await conn.copy_records_to_table(
+                    "sp_items",
+                    schema_name=schema,
+                    records=records,
+                    columns=self._columns_list,
+                    timeout=timeout,
+                )
+            except Exception as e:
+                if sqlstate(e) == "23505":
+                    raise Conflict(
+                        f"restore of new items: one of them is stored already ({e})",
+                        condition="not exists",
+                    ) from e
+                raise
+            await conn.execute(self._sql_notify, partitions, self._token)
+
+        return work
 
     async def _write(self, ops: Sequence[WriteOp], *, returning: bool) -> list[Item | None]:
         if len(ops) == 1 and ops[0].kind == "put" and not ops[0].conditions:

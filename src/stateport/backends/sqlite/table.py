@@ -10,11 +10,12 @@ from ... import _json
 from ...errors import ConfigError, Conflict
 from ...ports.table import (
     DEFAULT_INDEXES,
+    IndexKeys,
     IndexSpec,
     Item,
     Limits,
-    Outcome,
     Query,
+    StoredItem,
     TablePort,
     WriteOp,
     resolve,
@@ -267,15 +268,13 @@ class SqliteTablePort(TablePort):
     async def _watch_started(self, pk: str) -> None:
         self._x.ensure_open()  # writes wake watches in this process: nothing to start
 
-    async def _scan(self, prefix: str, after: tuple[str, str] | None, fetch: int) -> list[Item]:
+    async def _scan(
+        self, prefix: str, after: tuple[str, str] | None, fetch: int
+    ) -> list[StoredItem]:
         sql, args = select_scan(prefix, after, fetch, "sp_items", _mark)
 
-        def work(conn: sqlite3.Connection) -> list[Item]:
-            decode = _json.decode
-            return [
-                Item(pk, sk, decode(attrs), version)
-                for pk, sk, version, attrs in conn.execute(sql, args)
-            ]
+        def work(conn: sqlite3.Connection) -> list[StoredItem]:
+            return [StoredItem(*row) for row in conn.execute(sql, args)]
 
         return await self._x.run(work, write=False, single=True)
 
@@ -287,18 +286,23 @@ class SqliteTablePort(TablePort):
 
         return await self._x.run(work, write=False, single=True)
 
-    async def _restore(self, rows: Sequence[Outcome]) -> None:
-        columns, store = self._columns, self._sql_store
+    async def _restore(self, rows: Sequence[tuple[StoredItem, IndexKeys]], *, new: bool) -> None:
+        columns = self._columns
+        sql = self._sql_insert if new else self._sql_store
         params = []
         size = 0
-        for row in rows:
-            item = row.item
-            assert item is not None and row.data is not None
-            params.append((item.pk, item.sk, item.version, row.data, *columns(row.index_keys)))
-            size += max(len(row.data) + 64, _QUARTER)
+        for item, index_keys in rows:
+            params.append((item.pk, item.sk, item.version, item.data, *columns(index_keys)))
+            size += max(len(item.data) + 64, _QUARTER)
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(store, params)
+            try:
+                conn.executemany(sql, params)
+            except sqlite3.IntegrityError as e:  # new: a key is stored already
+                raise Conflict(
+                    f"restore of new items: one of them is stored already ({e})",
+                    condition="not exists",
+                ) from e
 
         await self._x.run(work, write=True, size=max(size, _PAGE))
 
