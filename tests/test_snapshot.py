@@ -416,3 +416,20 @@ def test_the_readme_walkthrough_moves_the_demo_store_to_postgresql(
     assert digest.removeprefix("digest:  ") in outputs[2]
     assert outputs[3].splitlines()[0] == digest
     assert outputs[4] == outputs[5] and "COMPLETED" in outputs[4]
+
+
+def test_the_sync_facade_moves_state_too(tmp_path: Path) -> None:
+    import stateport.sync
+
+    a, b = f"sqlite:///{tmp_path / 'a'}.db", f"sqlite:///{tmp_path / 'b'}.db"
+    with stateport.sync.open(a) as sp:
+        sp.items.put({"pk": "p", "sk": "s", "v": 1})
+        digest = sp.digest()
+        sp.export_snapshot(tmp_path / "a.spsnap")
+    summary = stateport.sync.copy(a, b)
+    assert summary.digest == digest
+    with stateport.sync.open("memory://") as mem, stateport.sync.open(b) as sb:
+        assert stateport.sync.copy(sb, mem).digest == digest
+        assert mem.digest() == digest
+    with stateport.sync.open("memory://") as mem:
+        assert mem.import_snapshot(tmp_path / "a.spsnap").digest == digest

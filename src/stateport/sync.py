@@ -20,10 +20,22 @@ from ._bridge import Portal as _Portal
 from ._bridge import SyncBlobReader, SyncWatch
 from ._sync_stores import *  # noqa: F403 - the twin of each store (generated)
 from ._sync_stores import SyncStores as _SyncStores
+from .snapshot import PAGE_SIZE as _PAGE_SIZE
+from .snapshot import MoveSummary as _MoveSummary
+from .snapshot import ProgressCallback as _ProgressCallback
 from .store import Stateport as _Stateport
 from .store import _open
+from .store import Only as _Only
+from .store import copy as _copy
 
-__all__ = ["SyncBlobReader", "SyncStateport", "SyncWatch", "open", *_sync_stores.__all__]
+__all__ = [
+    "SyncBlobReader",
+    "SyncStateport",
+    "SyncWatch",
+    "copy",
+    "open",
+    *_sync_stores.__all__,
+]
 
 
 class SyncStateport(_SyncStores):
@@ -66,3 +78,26 @@ def open(url: str | None = None, *, migrate: bool = True, create: bool = True) -
         portal.close()
         raise
     return SyncStateport(store, portal)
+
+
+def copy(
+    source: str | SyncStateport,
+    target: str | SyncStateport,
+    *,
+    only: _Only = None,
+    resume: bool = False,
+    progress: _ProgressCallback | None = None,
+    page_size: int = _PAGE_SIZE,
+) -> _MoveSummary:
+    """:func:`stateport.copy`, blocking: same arguments (URLs, or stores opened
+    here), same errors."""
+    ends = [s.aio if isinstance(s, SyncStateport) else s for s in (source, target)]
+    portal = _Portal()
+    try:
+        return portal.call(
+            _copy(
+                ends[0], ends[1], only=only, resume=resume, progress=progress, page_size=page_size
+            )
+        )
+    finally:
+        portal.close()

@@ -627,7 +627,10 @@ async def _load_blob(
         async for _ in chunks():
             pass
         return False
-    got = await blobs.put(chunks())
+    if start.size <= CHUNK_SIZE:  # whole: one write
+        got = await blobs.put(b"".join([c async for c in chunks()]))
+    else:
+        got = await blobs.put(chunks())
     if got != digest:
         raise IntegrityError(
             f"blob {digest.short()} of the snapshot arrived as {got.short()}: "

@@ -1,7 +1,9 @@
 """The blob port in PostgreSQL: one row per blob, content in ``bytea`` chunk rows.
 
 As in the SQLite file: a row of ``sp_blobs`` per blob and its content in 1 MiB
-rows of ``sp_blob_chunks``, so reads stream. A streamed upload stages its chunks
+rows of ``sp_blob_chunks``, so reads stream. A blob put whole that fits one
+chunk is one statement (both rows, atomic on its own: the common case, and a
+copy's). A streamed upload stages its chunks
 under a row whose digest is NULL, one statement per chunk (no transaction is
 held open while the caller produces data), and publishes by setting the digest
 in one statement; if the digest is stored meanwhile, the staged copy is
