@@ -556,6 +556,11 @@ class TablePort(ABC):
         # restore_stored decodes an item that names an index attribute ("name": in
         # canonical JSON); see _suspect
         self._index_markers = tuple(sorted(_json.encode(a) + ":" for a in self._index_attrs))
+        shared = self._index_markers[0] if self._index_markers else ""
+        for marker in self._index_markers:
+            while not marker.startswith(shared):
+                shared = shared[:-1]
+        self._markers_share = shared if len(shared) > 1 else ""  # '"gsi': one search first
         self._watches: dict[str, set[Watch]] = {}
         self._watch_lock = threading.Lock()
 
@@ -912,35 +917,38 @@ class TablePort(ABC):
         self._restore_rows(items)
 
     def _check_restored(
-        self,
-        i: int,
-        item: Item | StoredItem,
-        kind: type[Item] | type[StoredItem],
-        seen: set[tuple[str, str]],
+        self, i: int, item: Item | StoredItem, kind: type[Item] | type[StoredItem]
     ) -> None:
-        """The checks :meth:`restore` and :meth:`restore_stored` share: the type,
-        the key, the version, and each key once."""
-        if not isinstance(item, kind):
+        """The checks :meth:`restore` and :meth:`restore_stored` share for each item:
+        its type, its key and its version (:meth:`_once` checks that keys differ)."""
+        if type(item) is not kind and not isinstance(item, kind):
             raise ValidationError(
                 f"item {i}: expected a {kind.__name__}, got {type(item).__name__}"
             )
         self._check_key(item.pk, item.sk)
         version = item.version
-        if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        if type(version) is not int or not 0 < version <= MAX_VERSION:
             raise ValidationError(
                 f"item {i} ({item.pk!r}, {item.sk!r}): a version is an int from 1 to "
                 f"{MAX_VERSION}, got {version!r}"
             )
-        key = (item.pk, item.sk)
-        if key in seen:
-            raise ValidationError(f"item {i}: {key!r} comes twice; restore each key once")
-        seen.add(key)
+
+    @staticmethod
+    def _once(rows: list[tuple[StoredItem, IndexKeys]]) -> list[tuple[StoredItem, IndexKeys]]:
+        """``rows``, unless a key comes twice (ValidationError, naming the first)."""
+        keys = [(row[0].pk, row[0].sk) for row in rows]
+        if len(set(keys)) != len(keys):
+            seen: set[tuple[str, str]] = set()
+            for i, key in enumerate(keys):
+                if key in seen:
+                    raise ValidationError(f"item {i}: {key!r} comes twice; restore each key once")
+                seen.add(key)
+        return rows
 
     def _restore_rows(self, items: Iterable[Item]) -> list[tuple[StoredItem, IndexKeys]]:
         rows: list[tuple[StoredItem, IndexKeys]] = []
-        seen: set[tuple[str, str]] = set()
         for i, item in enumerate(items):
-            self._check_restored(i, item, Item, seen)
+            self._check_restored(i, item, Item)
             attrs = item.attrs
             if type(attrs) is not dict:
                 raise ValidationError(
@@ -948,14 +956,13 @@ class TablePort(ABC):
                 )
             data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
             rows.append((StoredItem(item.pk, item.sk, item.version, data), index_keys))
-        return rows
+        return self._once(rows)
 
     def _stored_rows(self, items: Iterable[StoredItem]) -> list[tuple[StoredItem, IndexKeys]]:
         rows: list[tuple[StoredItem, IndexKeys]] = []
-        seen: set[tuple[str, str]] = set()
         portable = self.capabilities.portable
         for i, item in enumerate(items):
-            self._check_restored(i, item, StoredItem, seen)
+            self._check_restored(i, item, StoredItem)
             data = item.data
             if type(data) is not str or not data.startswith("{"):
                 raise ValidationError(
@@ -973,7 +980,7 @@ class TablePort(ABC):
                 ascii_only = data.isascii() and item.pk.isascii() and item.sk.isascii()
                 self._check_size(item.pk, item.sk, data, ascii_only)
             rows.append((item, index_keys))
-        return rows
+        return self._once(rows)
 
     # ---- watching --------------------------------------------------------
 
@@ -1117,9 +1124,10 @@ class TablePort(ABC):
         portable mode, hold a number of more than 38 digits (39 digits in a row):
         then it is decoded and checked whole. Substring searches: a regular
         expression over the text costs several times more."""
-        for marker in self._index_markers:
-            if marker in data:
-                return True
+        if self._markers_share in data:  # ("" is in every string)
+            for marker in self._index_markers:
+                if marker in data:
+                    return True
         return portable and _DIGIT_RUN in data.encode("utf-8").translate(_DIGITS)
 
     def _check_size(self, pk: str, sk: str, data: str, ascii_only: bool) -> None:

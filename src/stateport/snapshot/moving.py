@@ -45,7 +45,7 @@ __all__ = [
     "import_store",
 ]
 
-PAGE_SIZE: Final = 1000
+PAGE_SIZE: Final = 5000
 """Items read and written per batch."""
 BLOB_WINDOW: Final = 8
 """Blobs streamed at once by a copy."""
@@ -337,12 +337,12 @@ async def _copy_blobs(
     async def one(d: ContentDigest) -> None:
         if resume and await target.contains(d):
             return
-        async with source.open(d) as reader:
-            size = reader.size
-            if size <= CHUNK_SIZE:  # whole: one read, one write (verified by get and put)
-                data = await reader.read()
-                got = await target.put(data)
-            else:
+        size = await source.size(d)
+        if size <= CHUNK_SIZE:  # whole: one read, one write (verified by get, hashed by put)
+            got = await target.put(await source.get(d))
+        else:
+            async with source.open(d) as reader:
+                size = reader.size
                 got = await target.put(reader.__aiter__())  # verified as it streams
         if got != d:
             raise IntegrityError(f"blob {d.short()} arrived as {got.short()}")

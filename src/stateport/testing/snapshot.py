@@ -392,6 +392,7 @@ class SnapshotConformance(StoreConformance):
     @async_test
     async def test_an_interrupted_copy_resumes_and_a_repeated_one_changes_nothing(self) -> None:
         from ..snapshot import Progress
+        from ..snapshot.moving import PAGE_SIZE
         from ..store import copy
 
         class Stop(Exception):
@@ -399,12 +400,14 @@ class SnapshotConformance(StoreConformance):
 
         async with self.open_store() as src, self.other_store() as dst:
             await fill_every_domain(src)
-            for i in range(2500):  # several pages
-                await src.table.put(f"bulk#{i % 7}", f"{i:05d}", {"i": i})
+            pages = 3 * PAGE_SIZE  # items for a few pages of a copy
+            await src.table.restore(
+                [Item(f"bulk#{i % 7}", f"{i:06d}", {"i": i}, 1 + i % 3) for i in range(pages)]
+            )
             expected = await src.digest()
 
             def stop_after_two_pages(state: Progress) -> None:
-                if state.items >= 2000:
+                if state.items >= 2 * PAGE_SIZE:
                     raise Stop
 
             with pytest.raises(Stop):

@@ -280,7 +280,7 @@ class PostgresTablePort(TablePort):
         for start in range(0, len(rows), _RESTORE_BATCH):  # each statement is atomic
             batch = rows[start : start + _RESTORE_BATCH]
             if new:
-                await self._db.home.call(self._db.transaction(self._append(batch)))
+                await self._db.call(self._append(batch))
                 continue
             cols: list[list[Any]] = [
                 [r[0].pk for r in batch],
@@ -299,7 +299,8 @@ class PostgresTablePort(TablePort):
     def _append(
         self, batch: Sequence[tuple[StoredItem, IndexKeys]]
     ) -> Callable[[Connection], Awaitable[None]]:
-        """A transaction that appends new rows with ``COPY`` (and notifies watchers)."""
+        """Work that appends new rows with one ``COPY`` (a statement: all or nothing),
+        then notifies the watchers of their partitions."""
         records = [
             (item.pk, item.sk, item.version, item.data, *_columns(index_keys))
             for item, index_keys in batch
