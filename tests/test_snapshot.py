@@ -295,12 +295,13 @@ def test_cli_digest_copy_export_import(capsys: pytest.CaptureFixture[str], tmp_p
     snap = tmp_path / "a.spsnap"
     assert run(capsys, "demo", "--url", a)[0] == 0
     code, out, _ = run(capsys, "digest", "--url", a)
-    assert code == 0 and out.startswith("digest:  sha256:")
+    assert code == 0 and out.startswith("digest  sha256:")
     digest_a = out.splitlines()[0]
 
     code, out, err = run(capsys, "copy", a, b)
     assert code == 0, err
-    assert f"copied {a} -> {b}" in out and digest_a.split()[-1] in out
+    assert out.startswith(f"copied {a} -> {b}: ") and digest_a.split()[-1] in out
+    assert out.count("\n") == 1
     assert run(capsys, "digest", "--url", b)[1].splitlines()[0] == digest_a
     assert run(capsys, "runs", "list", "--url", a)[1] == run(capsys, "runs", "list", "--url", b)[1]
 
@@ -412,8 +413,8 @@ def test_the_readme_walkthrough_moves_the_demo_store_to_postgresql(
         outputs.append(out)
     assert [c[1] for c in commands] == ["demo", "digest", "copy", "digest", "runs", "runs"]
     digest = outputs[1].splitlines()[0]
-    assert digest.startswith("digest:  sha256:")
-    assert digest.removeprefix("digest:  ") in outputs[2]
+    assert digest.startswith("digest  sha256:")
+    assert digest.removeprefix("digest  ") in outputs[2]
     assert outputs[3].splitlines()[0] == digest
     assert outputs[4] == outputs[5] and "COMPLETED" in outputs[4]
 

@@ -30,6 +30,7 @@ __all__ = [
     "Commands",
     "Handler",
     "Progress",
+    "StatusLine",
     "command_group",
     "counted",
     "engine_at",
@@ -224,6 +225,54 @@ def human_time(value: datetime | None) -> str:
     return "-" if value is None else _time.to_text(value)[:19].replace("T", " ")
 
 
+class StatusLine:
+    """A status line on stderr: rewritten in place on a terminal, otherwise written
+    as a line of its own; :meth:`due` says whether ``interval`` seconds have passed
+    since the last one. What the progress displays share."""
+
+    def __init__(self, stream: TextIO | None = None, *, interval: float | None = None):
+        self._stream = stream if stream is not None else sys.stderr
+        try:
+            self.tty = self._stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
+        self._last = time.monotonic()
+        self._pending_line = False
+        self.shown = False
+
+    def due(self) -> bool:
+        """Whether the last line is old enough for a new one (then it counts as shown)."""
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+    def show(self, text: str) -> None:
+        if self.tty:
+            self._stream.write(f"\r{text}\x1b[K")
+            self._pending_line = True
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Take a rewritten line off the terminal (before other output)."""
+        if self._pending_line:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._pending_line = False
+
+    def end(self) -> None:
+        """End a rewritten line, leaving it on the terminal."""
+        if self._pending_line:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._pending_line = False
+
+
 class Progress:
     """Progress lines on stderr, at most one per :data:`PROGRESS_INTERVAL` seconds.
 
@@ -243,48 +292,29 @@ class Progress:
         self._label = label
         self._total = total
         self._fmt = fmt
-        self._stream = stream if stream is not None else sys.stderr
-        try:
-            self._tty = self._stream.isatty()
-        except (AttributeError, ValueError):
-            self._tty = False
-        self._interval = PROGRESS_INTERVAL
-        self._last = time.monotonic()
-        self._pending_line = False
-        self.shown = False
+        self._line = StatusLine(stream)
+
+    @property
+    def shown(self) -> bool:
+        return self._line.shown
 
     def update(self, done: int) -> None:
         """Report ``done`` if the last report is old enough."""
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            return
-        self._last = now
-        self._emit(done)
+        if self._line.due():
+            self._emit(done)
 
     def clear(self) -> None:
         """Take a rewritten progress line off the terminal (before other output)."""
-        if self._pending_line:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._pending_line = False
+        self._line.clear()
 
     def finish(self, done: int, *, force: bool = False) -> None:
         """Show the final count if anything was shown (or ``force``), and end the line."""
         if self.shown or force:
             self._emit(done)
-        if self._pending_line:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._pending_line = False
+        self._line.end()
 
     def _emit(self, done: int) -> None:
         text = f"{self._label}: {self._fmt(done)}"
         if self._total:
             text += f" of {self._fmt(self._total)} ({100 * done // self._total}%)"
-        if self._tty:
-            self._stream.write(f"\r{text}\x1b[K")
-            self._pending_line = True
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
-        self.shown = True
+        self._line.show(text)

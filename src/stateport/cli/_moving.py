@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import sys
 import time
 from typing import Any, TextIO
 
 from ..domains.registry import DOMAINS, Scope
-from ..snapshot import MoveSummary, Progress, StoreDigest
+from ..snapshot import MoveSummary, Progress
 from ..store import copy
 from ..store import open as open_store
 from ..url import redact
-from ._common import CommandError, Commands, human_size, store_of, store_url, subcommand
+from ._common import (
+    DONE,
+    CommandError,
+    Commands,
+    StatusLine,
+    human_size,
+    json_flag,
+    print_record,
+    report,
+    store_of,
+    store_url,
+    subcommand,
+)
 
 __all__ = ["TransferDisplay", "register"]
 
@@ -37,7 +49,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
         ),
     )
     _only(digest)
-    _json_summary(digest)
+    json_flag(digest, what="one object")
 
     cp = subcommand(
         commands,
@@ -60,7 +72,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     _only(cp)
     _resume(cp, "copy")
     _quiet(cp)
-    _json_summary(cp)
+    json_flag(cp, what=DONE)
 
     export = subcommand(
         commands,
@@ -79,7 +91,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     export.add_argument("file", metavar="FILE", help="the snapshot to write ('-': stdout)")
     _only(export)
     _quiet(export)
-    _json_summary(export)
+    json_flag(export, what=DONE)
 
     imp = subcommand(
         commands,
@@ -99,7 +111,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE", help="the snapshot to read")
     _resume(imp, "import")
     _quiet(imp)
-    _json_summary(imp)
+    json_flag(imp, what=DONE)
 
 
 def _only(parser: argparse.ArgumentParser) -> None:
@@ -125,10 +137,6 @@ def _quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
-def _json_summary(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-
-
 # --------------------------------------------------------------------------- display
 
 
@@ -148,38 +156,20 @@ def _clock(seconds: float) -> str:
 
 
 class TransferDisplay:
-    """The progress of a move on stderr: one line rewritten in place on a terminal
-    (items, bytes, rate, time left), a line every ``plain_interval`` seconds
-    otherwise, nothing when ``quiet``."""
+    """The progress of a move on stderr (:class:`StatusLine`): items, bytes, rate and
+    time left, rewritten in place on a terminal a few times a second, a line every
+    ``plain_interval`` seconds otherwise, nothing when ``quiet``."""
 
     def __init__(
         self, *, quiet: bool, stream: TextIO | None = None, plain_interval: float = 10.0
     ) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        try:
-            tty = self._stream.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        self._tty = tty
         self._quiet = quiet
-        self._interval = 0.2 if tty else plain_interval
-        self._last = time.monotonic()
-        self._open_line = False
+        self._line = StatusLine(stream)
+        self._line.interval = 0.2 if self._line.tty else plain_interval
 
     def __call__(self, state: Progress) -> None:
-        if self._quiet:
-            return
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            return
-        self._last = now
-        text = self.line(state, now)
-        if self._tty:
-            self._stream.write(f"\r{text}\x1b[K")
-            self._open_line = True
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
+        if not self._quiet and self._line.due():
+            self._line.show(self.line(state, time.monotonic()))
 
     @staticmethod
     def line(state: Progress, now: float) -> str:
@@ -206,11 +196,8 @@ class TransferDisplay:
         return " · ".join(parts)
 
     def close(self) -> None:
-        """End the rewritten line, before other output."""
-        if self._open_line:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._open_line = False
+        """Take the rewritten line off the terminal, before other output."""
+        self._line.clear()
 
 
 def _left(done: int, total: int | None, elapsed: float) -> float | None:
@@ -227,41 +214,39 @@ def _scope(args: argparse.Namespace) -> Scope:
     return Scope.of(only)
 
 
-def _print_digest(digest: StoreDigest, out: TextIO) -> None:
-    counts = ", ".join(f"{k} {v}" for k, v in digest.by_domain.items() if k != "cas" and v)
-    print(f"digest:  sha256:{digest.digest}", file=out)
-    print(f"scope:   {digest.scope}", file=out)
-    print(f"items:   {digest.items}" + (f"  ({counts})" if counts else ""), file=out)
-    print(f"blobs:   {digest.blobs}", file=out)
-
-
 async def _digest(args: argparse.Namespace) -> int:
     scope = _scope(args)
     async with store_of(args, create=False) as sp:
         digest = await sp.digest(scope)
+    counts = ", ".join(f"{k} {v}" for k, v in digest.by_domain.items() if k != "cas" and v)
+    record = {
+        "digest": f"sha256:{digest.digest}",
+        "scope": str(digest.scope),
+        "items": f"{digest.items}" + (f" ({counts})" if counts else ""),
+        "blobs": str(digest.blobs),
+    }
     if args.json:
-        print(json.dumps({"url": redact(sp.url), **digest.to_dict()}))
-    else:
-        _print_digest(digest, sys.stdout)
+        record = {"url": redact(sp.url), **digest.to_dict()}
+    print_record(record, args.json)
     return 0
 
 
-def _report(summary: MoveSummary, args: argparse.Namespace, out: TextIO) -> None:
-    if args.json:
-        print(json.dumps(summary.to_dict()), file=out)
-        return
-    verb = {"copy": "copied", "export": "exported", "import": "imported"}[summary.action]
+def _report(summary: MoveSummary, args: argparse.Namespace) -> None:
+    """One line saying what the move did (or its summary as JSON, with --json)."""
     d = summary.digest
-    print(f"{verb} {summary.source} -> {summary.target} in {summary.seconds:.1f} s", file=out)
+    verb = {"copy": "copied", "export": "exported", "import": "imported"}[summary.action]
     if summary.action == "export":
-        print(f"  {d.items} items, {d.blobs} blobs; {human_size(summary.bytes_written)}", file=out)
+        moved = f"{d.items} items, {d.blobs} blobs ({human_size(summary.bytes_written)} file)"
     else:
-        print(
-            f"  {d.items} items ({summary.items_written} written), {d.blobs} blobs "
-            f"({summary.blobs_written} written, {human_size(summary.bytes_written)})",
-            file=out,
+        moved = (
+            f"{d.items} items ({summary.items_written} written), {d.blobs} blobs "
+            f"({summary.blobs_written} written, {human_size(summary.bytes_written)})"
         )
-    print(f"  digest sha256:{d.digest} (scope: {d.scope}): equal on both sides", file=out)
+    line = (
+        f"{verb} {summary.source} -> {summary.target}: {moved} in {summary.seconds:.1f} s; "
+        f"digest sha256:{d.digest} ({d.scope}), the same on both sides"
+    )
+    report(args, line, summary.to_dict())
 
 
 async def _run(display: TransferDisplay, what: str, work: Any) -> MoveSummary:
@@ -291,7 +276,7 @@ async def _copy(args: argparse.Namespace) -> int:
         "copy",
         copy(args.source, args.target, only=_scope(args), resume=args.resume, progress=display),
     )
-    _report(summary, args, sys.stdout)
+    _report(summary, args)
     return 0
 
 
@@ -304,9 +289,12 @@ async def _export(args: argparse.Namespace) -> int:
         summary = await _run(
             display, "export", sp.export_snapshot(target, only=scope, progress=display)
         )
-    if to_stdout:
+    if to_stdout:  # the snapshot went to stdout: what was done goes to stderr
         sys.stdout.buffer.flush()
-    _report(summary, args, sys.stderr if to_stdout else sys.stdout)
+        with contextlib.redirect_stdout(sys.stderr):
+            _report(summary, args)
+    else:
+        _report(summary, args)
     return 0
 
 
@@ -324,5 +312,5 @@ async def _import(args: argparse.Namespace) -> int:
             "import",
             sp.import_snapshot(args.file, resume=args.resume, progress=display),
         )
-    _report(summary, args, sys.stdout)
+    _report(summary, args)
     return 0
