@@ -434,3 +434,47 @@ def test_the_sync_facade_moves_state_too(tmp_path: Path) -> None:
         assert mem.digest() == digest
     with stateport.sync.open("memory://") as mem:
         assert mem.import_snapshot(tmp_path / "a.spsnap").digest == digest
+
+
+def test_a_store_of_its_own_snapshots_its_partitions_by_prefix(tmp_path: Path) -> None:
+    """How a store that is not a registered domain yet (say, a knowledge
+    repository) takes its own partitions along: a Scope of partition-key prefixes."""
+    path = tmp_path / "k.spsnap"
+    scope = Scope.checked([], ["knowledge#"])
+
+    async def main() -> None:
+        async with stateport.open("memory://") as src, stateport.open("memory://") as dst:
+            await fill_every_domain(src)
+            for i in range(3):
+                await src.items.put({"pk": f"knowledge#{i}", "sk": "artifact", "n": i})
+            summary = await src.export_snapshot(path, only=scope)
+            assert (summary.digest.items, summary.digest.blobs) == (3, 0)
+            await dst.items.put({"pk": "elsewhere", "sk": "x"})
+            await dst.import_snapshot(path)
+            keys = sorted([i.pk async for page in dst.table.scan_pages() for i in page])
+            assert keys == ["elsewhere", "knowledge#0", "knowledge#1", "knowledge#2"]
+            assert await dst.digest(scope) == summary.digest
+            with pytest.raises(stateport.Conflict):
+                await dst.import_snapshot(path)  # its partitions are there now
+            assert (await dst.import_snapshot(path, resume=True)).items_written == 0
+
+    asyncio.run(main())
+
+
+def test_snapshot_file_errors_are_typed(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with stateport.open("memory://") as sp:
+            await sp.items.put({"pk": "p", "sk": "s"})
+            with pytest.raises(stateport.ValidationError, match="cannot write"):
+                await sp.export_snapshot(tmp_path / "no" / "such" / "dir.spsnap")
+            with pytest.raises(stateport.ValidationError, match="cannot read"):
+                await sp.import_snapshot(tmp_path / "absent.spsnap")
+
+            class Full(io.BytesIO):
+                def write(self, data: Any) -> int:
+                    raise OSError(28, "No space left on device")
+
+            with pytest.raises(stateport.EngineError, match="No space left"):
+                await sp.export_snapshot(Full())
+
+    asyncio.run(main())

@@ -27,7 +27,7 @@ from typing import IO, Any, BinaryIO, Final, Protocol
 
 from ..digest import ContentDigest
 from ..domains.registry import Scope
-from ..errors import Conflict, IntegrityError, ValidationError
+from ..errors import Conflict, EngineError, IntegrityError, ValidationError
 from ..ports.blob import CHUNK_SIZE, BlobPort
 from ..ports.table import Item, StoredItem, TablePort
 from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
@@ -422,6 +422,21 @@ async def _export(
     target: str,
     started: float,
 ) -> MoveSummary:
+    try:
+        return await _write_snapshot(source, f, scope, progress, name, target, started)
+    except OSError as e:  # a full disk, a closed pipe: the file is not complete
+        raise EngineError(f"cannot write the snapshot {target}: {e}") from e
+
+
+async def _write_snapshot(
+    source: Ports,
+    f: IO[bytes],
+    scope: Scope,
+    progress: ProgressCallback | None,
+    name: str,
+    target: str,
+    started: float,
+) -> MoveSummary:
     state = Progress("export", items_total=await _estimate(source.table, scope), started=started)
     writer = SnapshotWriter(scope)
     await asyncio.to_thread(f.write, writer.start())
@@ -470,7 +485,13 @@ async def _events(source: Iterator[Event]) -> AsyncIterator[Event]:
                 break
         return batch
 
-    while batch := await asyncio.to_thread(take):
+    while True:
+        try:
+            batch = await asyncio.to_thread(take)
+        except OSError as e:
+            raise EngineError(f"cannot read the snapshot: {e}") from e
+        if not batch:
+            return
         for event in batch:
             yield event
 
