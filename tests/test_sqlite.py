@@ -251,3 +251,21 @@ def test_abandoned_uploads_are_invisible_and_swept(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM sp_blob_chunks").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM sp_blobs").fetchone()[0] == 0
+
+
+def test_a_scan_page_starts_where_the_last_one_ended(tmp_path: Path) -> None:
+    """Each page of a scan reads from its cursor on, by the primary key, with or
+    without a prefix (a row value beside ``pk >= ?`` would make SQLite read each
+    page of a prefix from its start)."""
+    from stateport.backends._sql import select_scan
+
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    conn.execute(
+        "CREATE TABLE sp_items (pk TEXT NOT NULL, sk TEXT NOT NULL, version INTEGER NOT NULL,"
+        " attrs TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID"
+    )
+    for prefix in ("", "run#"):
+        sql, args = select_scan(prefix, ("run#1", "e#1"), 100, "sp_items", lambda n: "?")
+        plan = " ".join(str(r) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        assert "USING PRIMARY KEY ((pk,sk)>(?,?)" in plan, plan
+    conn.close()

@@ -48,13 +48,17 @@ def _scan_where(
     prefix: str, after: tuple[str, str] | None, arg: Callable[[Any], str]
 ) -> list[str]:
     where = []
-    if prefix:
+    if after is not None:  # the lower bound: a position past the prefix's start
+        where.append(f"(pk, sk) > ({arg(after[0])}, {arg(after[1])})")
+    elif prefix:
         where.append(f"pk >= {arg(prefix)}")
+    if prefix:
+        # (SQLite uses the primary key for a row value and an upper bound, but for a
+        # row value beside "pk >= ?" only for the latter: it would read each page
+        # from the start of the prefix)
         high = prefix_upper_bound(prefix)
         if high is not None:
             where.append(f"pk < {arg(high)}")
-    if after is not None:
-        where.append(f"(pk, sk) > ({arg(after[0])}, {arg(after[1])})")
     return where
 
 

@@ -1280,6 +1280,8 @@ class TablePort(ABC):
         if cursor is None:
             return pk_prefix, None
         pk, sk = self._position(self._scan_shape(pk_prefix), cursor, 2)
+        if not pk.startswith(pk_prefix):
+            raise ValidationError("the cursor does not belong to a scan of this prefix")
         return pk_prefix, (pk, sk)
 
     # ---- cursors ---------------------------------------------------------
