@@ -478,3 +478,26 @@ def test_snapshot_file_errors_are_typed(tmp_path: Path) -> None:
                 await sp.export_snapshot(Full())
 
     asyncio.run(main())
+
+
+def test_the_hasher_takes_items_in_key_order_only() -> None:
+    from stateport.ports.table import StoredItem
+    from stateport.snapshot.records import ContentHasher, stored_records
+
+    items = [StoredItem(pk, sk, 1, "{}") for pk in ("a", "b", "run#1") for sk in ("x", "y")]
+    by_page, by_item = ContentHasher(Scope()), ContentHasher(Scope())
+    by_page.page(items[:3], stored_records(items[:3]))
+    by_page.page(items[3:], stored_records(items[3:]))
+    for item, record in zip(items, stored_records(items), strict=True):
+        by_item.item(item.pk, item.sk, record)
+    assert by_page.result() == by_item.result()
+    assert by_page.result().by_domain == {
+        "runs": 2, "releases": 0, "council": 0, "work": 0, "cas": 0, "items": 4
+    }
+    for pages in ([items[1], items[0]], [items[2], items[0]], [items[0], items[0]]):
+        with pytest.raises(stateport.EngineError, match="out of key order"):
+            ContentHasher(Scope()).page(pages, stored_records(pages))
+    later = ContentHasher(Scope())
+    later.page(items[2:4], stored_records(items[2:4]))
+    with pytest.raises(stateport.EngineError):
+        later.page(items[:1], stored_records(items[:1]))

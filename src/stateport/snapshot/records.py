@@ -146,22 +146,28 @@ class ContentHasher:
             self._by_domain[self._last_domain] += 1
 
     def page(self, items: list[StoredItem], records: list[bytes]) -> None:
-        """:meth:`item` of each item of a page and its record."""
+        """:meth:`item` of each item of a page and its record (one loop: the hot path)."""
         update = self._items.update
-        last, last_pk, domain = self._last_key, self._last_pk, self._last_domain
         counts = self._by_domain
+        last = self._last_key
+        last_pk, last_sk = ("", "") if last is None else last
+        domain = self._last_domain
         for item, record in zip(items, records, strict=True):
-            key = (item.pk, item.sk)
-            if last is not None and key <= last:
-                raise EngineError(f"items out of key order: {key!r} after {last!r}")
-            last = key
+            pk, sk = item.pk, item.sk
+            if pk != last_pk or last is None:
+                if last is not None and pk < last_pk:
+                    raise EngineError(f"items out of key order: {pk!r} after {last_pk!r}")
+                last_pk, domain, last = pk, domain_of(pk), (pk, sk)
+            elif sk <= last_sk:
+                raise EngineError(f"items out of key order: {(pk, sk)!r} after {last!r}")
+            last_sk = sk
             update(len(record).to_bytes(4, "big"))
             update(record)
-            if item.pk != last_pk:
-                last_pk, domain = item.pk, domain_of(item.pk)
             if domain in counts:
                 counts[domain] += 1
-        self._last_key, self._last_pk, self._last_domain = last, last_pk, domain
+        if items:
+            self._last_key = (last_pk, last_sk)
+            self._last_pk, self._last_domain = last_pk, domain
         self.items += len(items)
 
     def blob(self, digest: str) -> None:
