@@ -13,6 +13,7 @@ Use it through :meth:`stateport.Stateport.digest`,
 """
 
 from .fileformat import FORMAT, MAGIC, Manifest
+from .files import export_store, import_store
 from .moving import (
     MoveSummary,
     Ports,
@@ -20,8 +21,6 @@ from .moving import (
     ProgressCallback,
     content_digest,
     copy_store,
-    export_store,
-    import_store,
 )
 from .records import StoreDigest
 

@@ -1,55 +1,51 @@
-"""Moving state: the content digest, copy, export and import, on the two engine ports.
+"""Moving state on the two engine ports: the content digest, and copy.
 
-Everything here streams: items a page at a time (``page_size``), blobs a
-chunk at a time, so memory stays bounded whatever the size of the store. The
-three moves share their steps: read the source's items in canonical order
-(:mod:`.ordering`), write them with :meth:`TablePort.restore` (which keeps
-versions), stream each blob, and end by computing the destination's content
-digest and comparing it with the source's, raising :class:`IntegrityError`
-if they differ.
+What every move does is here (export and import, in :mod:`.files`, use it):
+items are read a page at a time (:data:`PAGE_SIZE`) in canonical order
+(:mod:`.ordering`) and written with :meth:`TablePort.restore_stored`, which
+keeps versions, one page in flight while the next is read; blobs stream a
+chunk at a time; so memory stays bounded whatever the size of the store. A
+move ends by hashing the target back and comparing the two content digests,
+raising :class:`IntegrityError` if they differ. A copy moves items and blobs
+side by side, and hashes the target's items back while its blobs still move.
 
-A destination that already holds something in scope is refused
-(:class:`Conflict`) unless ``resume``: then only the items that differ from the
-source are written and the blobs already there are skipped, so running a move
-twice changes nothing, and an interrupted move continues where it stopped.
+A target that already holds something in scope is refused (:class:`Conflict`)
+unless ``resume``: then only the items that differ from the source are
+written and the blobs already there are skipped, so running a move twice
+changes nothing, and an interrupted move continues where it stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, BinaryIO, Final, Protocol
+from typing import Any, Final, Protocol
 
 from ..digest import ContentDigest
 from ..domains.registry import Scope
-from ..errors import Conflict, EngineError, IntegrityError, ValidationError
+from ..errors import Conflict, IntegrityError
 from ..ports.blob import CHUNK_SIZE, BlobPort
-from ..ports.table import Item, StoredItem, TablePort
-from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
+from ..ports.table import StoredItem, TablePort
 from .ordering import canonical_pages
 from .records import ContentHasher, StoreDigest, item_record
 
 __all__ = [
+    "PAGE_SIZE",
     "MoveSummary",
     "Ports",
     "Progress",
     "ProgressCallback",
     "content_digest",
     "copy_store",
-    "export_store",
-    "import_store",
 ]
 
 PAGE_SIZE: Final = 5000
 """Items read and written per batch."""
 BLOB_WINDOW: Final = 8
 """Blobs streamed at once by a copy."""
-_EVENTS_PER_HOP: Final = 512  # snapshot events read per trip to a worker thread
 
 
 class Ports(Protocol):
@@ -115,12 +111,12 @@ class MoveSummary:
         }
 
 
-def _report(progress: ProgressCallback | None, state: Progress) -> None:
+def report(progress: ProgressCallback | None, state: Progress) -> None:
     if progress is not None:
         progress(state)
 
 
-async def _estimate(table: TablePort, scope: Scope) -> int | None:
+async def estimate_items(table: TablePort, scope: Scope) -> int | None:
     total = 0
     for prefix in scope.scan_prefixes():
         n = await table.estimate_count(prefix)
@@ -143,7 +139,7 @@ async def content_digest(
     """The content digest of ``scope`` of a store (see :mod:`.records`)."""
     hasher = ContentHasher(scope)
     if state is None:
-        state = Progress("digest", items_total=await _estimate(ports.table, scope))
+        state = Progress("digest", items_total=await estimate_items(ports.table, scope))
     await _hash_items(ports.table, hasher, progress, state)
     if scope.blobs:
         await _hash_blobs(ports.blobs, hasher)
@@ -156,7 +152,7 @@ async def _hash_items(
     async for items, records in canonical_pages(table, hasher.scope, page_size=PAGE_SIZE):
         hasher.page(items, records)
         state.items += len(items)
-        _report(progress, state)
+        report(progress, state)
 
 
 async def _hash_blobs(blobs: BlobPort, hasher: ContentHasher) -> None:
@@ -174,7 +170,7 @@ def _compare(expected: StoreDigest, found: StoreDigest, what: str) -> None:
         )
 
 
-async def _verify(
+async def verify_target(
     target: Ports,
     expected: StoreDigest,
     what: str,
@@ -182,7 +178,7 @@ async def _verify(
     state: Progress,
 ) -> None:
     state.phase, state.items, state.items_total = "verify", 0, expected.items
-    _report(progress, state)
+    report(progress, state)
     found = await content_digest(target, expected.scope, progress=progress, state=state)
     _compare(expected, found, what)
 
@@ -203,7 +199,7 @@ async def _together(*work: Awaitable[Any]) -> list[Any]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _refuse_occupied(target: Ports, scope: Scope, what: str) -> None:
+async def refuse_occupied(target: Ports, scope: Scope, what: str) -> None:
     """Raise :class:`Conflict` if ``target`` holds an item or a blob in ``scope``."""
     found: str | None = None
     for prefix in scope.scan_prefixes():
@@ -226,7 +222,7 @@ async def _refuse_occupied(target: Ports, scope: Scope, what: str) -> None:
         )
 
 
-class _Writer:
+class PageWriter:
     """Writes pages of items to a table, one write in flight while the next page is
     read; with ``resume``, only the items that differ from what is stored."""
 
@@ -281,10 +277,11 @@ async def copy_store(
     """Copy ``scope`` of ``source`` into ``target`` (see the module doc)."""
     started = time.monotonic()
     if not resume:
-        await _refuse_occupied(target, scope, "copy")
-    state = Progress("copy", items_total=await _estimate(source.table, scope), started=started)
+        await refuse_occupied(target, scope, "copy")
+    total = await estimate_items(source.table, scope)
+    state = Progress("copy", items_total=total, started=started)
     hasher, found = ContentHasher(scope), ContentHasher(scope)
-    writer = _Writer(target.table, resume)
+    writer = PageWriter(target.table, resume)
 
     async def items() -> None:
         try:
@@ -292,7 +289,7 @@ async def copy_store(
                 hasher.page(page, records)
                 await writer.add(page, records)
                 state.items += len(page)
-                _report(progress, state)
+                report(progress, state)
             await writer.flush()
         finally:
             await writer.aclose()
@@ -360,7 +357,7 @@ async def _copy_blobs(
                     task.result()
             running.add(asyncio.ensure_future(one(d)))
             state.blobs += 1
-            _report(progress, state)
+            report(progress, state)
         for task in asyncio.as_completed(running):
             await task
         running = set()
@@ -370,291 +367,3 @@ async def _copy_blobs(
         if running:
             await asyncio.gather(*running, return_exceptions=True)
     return written[0], written[1]
-
-
-# --------------------------------------------------------------------------- export
-
-
-async def export_store(
-    source: Ports,
-    out: str | os.PathLike[str] | IO[bytes],
-    scope: Scope,
-    *,
-    progress: ProgressCallback | None = None,
-    name: str = "source",
-) -> MoveSummary:
-    """Write ``scope`` of ``source`` to a snapshot file (a path or a binary file
-    object). A path is written beside itself (``<path>.partial``) and renamed into
-    place when complete, so a failed export never leaves a file under the name."""
-    started = time.monotonic()
-    if isinstance(out, (str, os.PathLike)):
-        path = Path(out)
-        partial = path.with_name(path.name + ".partial")
-        try:
-            f = await asyncio.to_thread(open, partial, "wb")
-        except OSError as e:
-            raise ValidationError(f"cannot write the snapshot {path}: {e}") from e
-        try:
-            summary = await _export(source, f, scope, progress, name, str(path), started)
-            await asyncio.to_thread(_sync_and_close, f)
-            await asyncio.to_thread(os.replace, partial, path)
-        except BaseException:
-            f.close()
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
-            raise
-        return summary
-    return await _export(source, out, scope, progress, name, getattr(out, "name", "-"), started)
-
-
-def _sync_and_close(f: BinaryIO) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-    f.close()
-
-
-async def _export(
-    source: Ports,
-    f: IO[bytes],
-    scope: Scope,
-    progress: ProgressCallback | None,
-    name: str,
-    target: str,
-    started: float,
-) -> MoveSummary:
-    try:
-        return await _write_snapshot(source, f, scope, progress, name, target, started)
-    except OSError as e:  # a full disk, a closed pipe: the file is not complete
-        raise EngineError(f"cannot write the snapshot {target}: {e}") from e
-
-
-async def _write_snapshot(
-    source: Ports,
-    f: IO[bytes],
-    scope: Scope,
-    progress: ProgressCallback | None,
-    name: str,
-    target: str,
-    started: float,
-) -> MoveSummary:
-    state = Progress("export", items_total=await _estimate(source.table, scope), started=started)
-    writer = SnapshotWriter(scope)
-    await asyncio.to_thread(f.write, writer.start())
-    async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
-        await asyncio.to_thread(f.write, writer.page(page, records))
-        state.items += len(page)
-        _report(progress, state)
-    if scope.blobs:
-        state.phase = "blobs"
-        async for d in source.blobs.digests():
-            async with source.blobs.open(d) as reader:
-                await asyncio.to_thread(f.write, writer.blob(d.as_str(), reader.size))
-                async for chunk in reader:  # verified: a corrupt blob raises at its end
-                    await asyncio.to_thread(f.write, writer.chunk(chunk))
-                    state.bytes += len(chunk)
-            state.blobs += 1
-            _report(progress, state)
-    tail, manifest = writer.finish()
-    await asyncio.to_thread(f.write, tail)
-    return MoveSummary(
-        "export",
-        name,
-        target,
-        manifest.digest,
-        0,
-        0,
-        writer.size,
-        time.monotonic() - started,
-    )
-
-
-# --------------------------------------------------------------------------- import
-
-
-async def _events(source: Iterator[Event]) -> AsyncIterator[Event]:
-    """The events of a snapshot reader, read and checked on a worker thread a batch
-    at a time (the reading is CPU work: checksums, JSON, SHA-256)."""
-
-    def take() -> list[Event]:
-        batch: list[Event] = []
-        size = 0
-        for event in source:
-            batch.append(event)
-            size += len(event.data) if isinstance(event, Chunk) else 0
-            if len(batch) >= _EVENTS_PER_HOP or size >= 4 * 1024 * 1024:
-                break
-        return batch
-
-    while True:
-        try:
-            batch = await asyncio.to_thread(take)
-        except OSError as e:
-            raise EngineError(f"cannot read the snapshot: {e}") from e
-        if not batch:
-            return
-        for event in batch:
-            yield event
-
-
-def _open_snapshot(path: str | os.PathLike[str]) -> BinaryIO:
-    try:
-        return open(path, "rb", buffering=1024 * 1024)
-    except OSError as e:
-        raise ValidationError(f"cannot read the snapshot {path}: {e}") from e
-
-
-async def import_store(
-    target: Ports,
-    path: str | os.PathLike[str],
-    *,
-    resume: bool = False,
-    progress: ProgressCallback | None = None,
-    name: str = "target",
-) -> MoveSummary:
-    """Load the snapshot at ``path`` into ``target``.
-
-    The whole file is read and checked first (checksums, order, blob digests,
-    manifest, file SHA-256, and every item against the target's limits), and
-    nothing is written unless all of it is sound; then it is read again and
-    written; the import ends with the digest check. A file that changes between
-    the two readings is detected and the import stops (resume with a sound file).
-    """
-    started = time.monotonic()
-    display = str(path)
-    f = await asyncio.to_thread(_open_snapshot, path)
-    try:
-        size = os.fstat(f.fileno()).st_size
-        state = Progress("import", "check", bytes_total=size, started=started)
-        manifest = await _check(target, f, display, resume, progress, state)
-        await asyncio.to_thread(f.seek, 0)
-        state = Progress(
-            "import",
-            items_total=manifest.digest.items,
-            bytes_total=manifest.blob_bytes,
-            started=started,
-        )
-        written = await _load(target, f, display, resume, progress, state)
-    finally:
-        await asyncio.to_thread(f.close)
-    await _verify(target, manifest.digest, "import", progress, state)
-    return MoveSummary(
-        "import",
-        display,
-        name,
-        manifest.digest,
-        written[0],
-        written[1],
-        written[2],
-        time.monotonic() - started,
-    )
-
-
-async def _check(
-    target: Ports,
-    f: BinaryIO,
-    name: str,
-    resume: bool,
-    progress: ProgressCallback | None,
-    state: Progress,
-) -> Manifest:
-    """The first reading: everything is checked, nothing is written."""
-    batch: list[Item] = []
-    manifest: Manifest | None = None
-    async for event in _events(read_snapshot(f, name)):
-        if isinstance(event, Header):
-            if not resume:
-                await _refuse_occupied(target, event.scope, "import")
-        elif isinstance(event, tuple):
-            assert event[2] is not None  # read with decode=True
-            batch.append(event[2])
-            if len(batch) >= PAGE_SIZE:
-                target.table.check_restore(batch)
-                state.items += len(batch)
-                batch = []
-                state.bytes = f.tell()
-                _report(progress, state)
-        elif isinstance(event, Manifest):
-            manifest = event
-    target.table.check_restore(batch)
-    state.items += len(batch)
-    state.bytes = f.tell()
-    _report(progress, state)
-    assert manifest is not None  # read_snapshot ends with it or raises
-    return manifest
-
-
-async def _load(
-    target: Ports,
-    f: BinaryIO,
-    name: str,
-    resume: bool,
-    progress: ProgressCallback | None,
-    state: Progress,
-) -> tuple[int, int, int]:
-    """The second reading: write what the first one checked."""
-    writer = _Writer(target.table, resume)
-    blobs = blob_bytes = 0
-    items: list[StoredItem] = []
-    records: list[bytes] = []
-    events = _events(read_snapshot(f, name, decode=False))
-
-    async def flush() -> None:
-        nonlocal items, records
-        if items:
-            await writer.add(items, records)
-            state.items += len(items)
-            items, records = [], []
-            _report(progress, state)
-
-    try:
-        async for event in events:
-            if isinstance(event, tuple):
-                items.append(event[0])
-                records.append(event[1])
-                if len(items) >= PAGE_SIZE:
-                    await flush()
-            elif isinstance(event, BlobStart):
-                await flush()
-                await writer.flush()
-                state.phase = "blobs"
-                if await _load_blob(target.blobs, event, events, resume):
-                    blobs += 1
-                    blob_bytes += event.size
-                state.blobs += 1
-                state.bytes += event.size
-                _report(progress, state)
-        await flush()
-        await writer.flush()
-    finally:
-        await writer.aclose()
-    return writer.written, blobs, blob_bytes
-
-
-async def _load_blob(
-    blobs: BlobPort, start: BlobStart, events: AsyncIterator[Event], resume: bool
-) -> bool:
-    """Store the blob whose chunks ``events`` yields next; False if it was there."""
-
-    async def chunks() -> AsyncIterator[bytes]:
-        left = start.size
-        while left:
-            event = await anext(events)
-            assert isinstance(event, Chunk)  # read_snapshot checked the framing
-            left -= len(event.data)
-            yield event.data
-
-    digest = ContentDigest(start.digest)
-    if resume and await blobs.contains(digest):
-        async for _ in chunks():
-            pass
-        return False
-    if start.size <= CHUNK_SIZE:  # whole: one write
-        got = await blobs.put(b"".join([c async for c in chunks()]))
-    else:
-        got = await blobs.put(chunks())
-    if got != digest:
-        raise IntegrityError(
-            f"blob {digest.short()} of the snapshot arrived as {got.short()}: "
-            "the file changed while it was being imported"
-        )
-    return True

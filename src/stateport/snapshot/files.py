@@ -1,0 +1,331 @@
+"""Snapshot files: export a store (or a scope of it) and import it again.
+
+The format is :mod:`.fileformat`'s; the moving is :mod:`.moving`'s. An export
+writes to ``<path>.partial`` and renames it when complete. An import reads the
+file twice: the first reading checks all of it (and every item against the
+target's limits) and writes nothing; the second writes; the import ends with
+the digest comparison. See docs/decisions/0023-snapshot-file-format.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, BinaryIO, Final
+
+from ..digest import ContentDigest
+from ..domains.registry import Scope
+from ..errors import EngineError, IntegrityError, ValidationError
+from ..ports.blob import CHUNK_SIZE, BlobPort
+from ..ports.table import Item, StoredItem
+from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
+from .moving import (
+    PAGE_SIZE,
+    MoveSummary,
+    PageWriter,
+    Ports,
+    Progress,
+    ProgressCallback,
+    estimate_items,
+    refuse_occupied,
+    report,
+    verify_target,
+)
+from .ordering import canonical_pages
+
+__all__ = ["export_store", "import_store"]
+
+_EVENTS_PER_HOP: Final = 512  # snapshot events read per trip to a worker thread
+
+
+# --------------------------------------------------------------------------- export
+
+
+async def export_store(
+    source: Ports,
+    out: str | os.PathLike[str] | IO[bytes],
+    scope: Scope,
+    *,
+    progress: ProgressCallback | None = None,
+    name: str = "source",
+) -> MoveSummary:
+    """Write ``scope`` of ``source`` to a snapshot file (a path or a binary file
+    object). A path is written beside itself (``<path>.partial``) and renamed into
+    place when complete, so a failed export never leaves a file under the name."""
+    started = time.monotonic()
+    if isinstance(out, (str, os.PathLike)):
+        path = Path(out)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            f = await asyncio.to_thread(open, partial, "wb")
+        except OSError as e:
+            raise ValidationError(f"cannot write the snapshot {path}: {e}") from e
+        try:
+            summary = await _export(source, f, scope, progress, name, str(path), started)
+            await asyncio.to_thread(_sync_and_close, f)
+            await asyncio.to_thread(os.replace, partial, path)
+        except BaseException:
+            f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+        return summary
+    return await _export(source, out, scope, progress, name, getattr(out, "name", "-"), started)
+
+
+def _sync_and_close(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+
+
+async def _export(
+    source: Ports,
+    f: IO[bytes],
+    scope: Scope,
+    progress: ProgressCallback | None,
+    name: str,
+    target: str,
+    started: float,
+) -> MoveSummary:
+    try:
+        return await _write_snapshot(source, f, scope, progress, name, target, started)
+    except OSError as e:  # a full disk, a closed pipe: the file is not complete
+        raise EngineError(f"cannot write the snapshot {target}: {e}") from e
+
+
+async def _write_snapshot(
+    source: Ports,
+    f: IO[bytes],
+    scope: Scope,
+    progress: ProgressCallback | None,
+    name: str,
+    target: str,
+    started: float,
+) -> MoveSummary:
+    total = await estimate_items(source.table, scope)
+    state = Progress("export", items_total=total, started=started)
+    writer = SnapshotWriter(scope)
+    await asyncio.to_thread(f.write, writer.start())
+    async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
+        await asyncio.to_thread(f.write, writer.page(page, records))
+        state.items += len(page)
+        report(progress, state)
+    if scope.blobs:
+        state.phase = "blobs"
+        async for d in source.blobs.digests():
+            async with source.blobs.open(d) as reader:
+                await asyncio.to_thread(f.write, writer.blob(d.as_str(), reader.size))
+                async for chunk in reader:  # verified: a corrupt blob raises at its end
+                    await asyncio.to_thread(f.write, writer.chunk(chunk))
+                    state.bytes += len(chunk)
+            state.blobs += 1
+            report(progress, state)
+    tail, manifest = writer.finish()
+    await asyncio.to_thread(f.write, tail)
+    return MoveSummary(
+        "export",
+        name,
+        target,
+        manifest.digest,
+        0,
+        0,
+        writer.size,
+        time.monotonic() - started,
+    )
+
+
+# --------------------------------------------------------------------------- import
+
+
+async def _events(source: Iterator[Event]) -> AsyncIterator[Event]:
+    """The events of a snapshot reader, read and checked on a worker thread a batch
+    at a time (the reading is CPU work: checksums, JSON, SHA-256)."""
+
+    def take() -> list[Event]:
+        batch: list[Event] = []
+        size = 0
+        for event in source:
+            batch.append(event)
+            size += len(event.data) if isinstance(event, Chunk) else 0
+            if len(batch) >= _EVENTS_PER_HOP or size >= 4 * 1024 * 1024:
+                break
+        return batch
+
+    while True:
+        try:
+            batch = await asyncio.to_thread(take)
+        except OSError as e:
+            raise EngineError(f"cannot read the snapshot: {e}") from e
+        if not batch:
+            return
+        for event in batch:
+            yield event
+
+
+def _open_snapshot(path: str | os.PathLike[str]) -> BinaryIO:
+    try:
+        return open(path, "rb", buffering=1024 * 1024)
+    except OSError as e:
+        raise ValidationError(f"cannot read the snapshot {path}: {e}") from e
+
+
+async def import_store(
+    target: Ports,
+    path: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    name: str = "target",
+) -> MoveSummary:
+    """Load the snapshot at ``path`` into ``target``.
+
+    The whole file is read and checked first (checksums, order, blob digests,
+    manifest, file SHA-256, and every item against the target's limits), and
+    nothing is written unless all of it is sound; then it is read again and
+    written; the import ends with the digest check. A file that changes between
+    the two readings is detected and the import stops (resume with a sound file).
+    """
+    started = time.monotonic()
+    display = str(path)
+    f = await asyncio.to_thread(_open_snapshot, path)
+    try:
+        size = os.fstat(f.fileno()).st_size
+        state = Progress("import", "check", bytes_total=size, started=started)
+        manifest = await _check(target, f, display, resume, progress, state)
+        await asyncio.to_thread(f.seek, 0)
+        state = Progress(
+            "import",
+            items_total=manifest.digest.items,
+            bytes_total=manifest.blob_bytes,
+            started=started,
+        )
+        written = await _load(target, f, display, resume, progress, state)
+    finally:
+        await asyncio.to_thread(f.close)
+    await verify_target(target, manifest.digest, "import", progress, state)
+    return MoveSummary(
+        "import",
+        display,
+        name,
+        manifest.digest,
+        written[0],
+        written[1],
+        written[2],
+        time.monotonic() - started,
+    )
+
+
+async def _check(
+    target: Ports,
+    f: BinaryIO,
+    name: str,
+    resume: bool,
+    progress: ProgressCallback | None,
+    state: Progress,
+) -> Manifest:
+    """The first reading: everything is checked, nothing is written."""
+    batch: list[Item] = []
+    manifest: Manifest | None = None
+    async for event in _events(read_snapshot(f, name)):
+        if isinstance(event, Header):
+            if not resume:
+                await refuse_occupied(target, event.scope, "import")
+        elif isinstance(event, tuple):
+            assert event[2] is not None  # read with decode=True
+            batch.append(event[2])
+            if len(batch) >= PAGE_SIZE:
+                target.table.check_restore(batch)
+                state.items += len(batch)
+                batch = []
+                state.bytes = f.tell()
+                report(progress, state)
+        elif isinstance(event, Manifest):
+            manifest = event
+    target.table.check_restore(batch)
+    state.items += len(batch)
+    state.bytes = f.tell()
+    report(progress, state)
+    assert manifest is not None  # read_snapshot ends with it or raises
+    return manifest
+
+
+async def _load(
+    target: Ports,
+    f: BinaryIO,
+    name: str,
+    resume: bool,
+    progress: ProgressCallback | None,
+    state: Progress,
+) -> tuple[int, int, int]:
+    """The second reading: write what the first one checked."""
+    writer = PageWriter(target.table, resume)
+    blobs = blob_bytes = 0
+    items: list[StoredItem] = []
+    records: list[bytes] = []
+    events = _events(read_snapshot(f, name, decode=False))
+
+    async def flush() -> None:
+        nonlocal items, records
+        if items:
+            await writer.add(items, records)
+            state.items += len(items)
+            items, records = [], []
+            report(progress, state)
+
+    try:
+        async for event in events:
+            if isinstance(event, tuple):
+                items.append(event[0])
+                records.append(event[1])
+                if len(items) >= PAGE_SIZE:
+                    await flush()
+            elif isinstance(event, BlobStart):
+                await flush()
+                await writer.flush()
+                state.phase = "blobs"
+                if await _load_blob(target.blobs, event, events, resume):
+                    blobs += 1
+                    blob_bytes += event.size
+                state.blobs += 1
+                state.bytes += event.size
+                report(progress, state)
+        await flush()
+        await writer.flush()
+    finally:
+        await writer.aclose()
+    return writer.written, blobs, blob_bytes
+
+
+async def _load_blob(
+    blobs: BlobPort, start: BlobStart, events: AsyncIterator[Event], resume: bool
+) -> bool:
+    """Store the blob whose chunks ``events`` yields next; False if it was there."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        left = start.size
+        while left:
+            event = await anext(events)
+            assert isinstance(event, Chunk)  # read_snapshot checked the framing
+            left -= len(event.data)
+            yield event.data
+
+    digest = ContentDigest(start.digest)
+    if resume and await blobs.contains(digest):
+        async for _ in chunks():
+            pass
+        return False
+    if start.size <= CHUNK_SIZE:  # whole: one write
+        got = await blobs.put(b"".join([c async for c in chunks()]))
+    else:
+        got = await blobs.put(chunks())
+    if got != digest:
+        raise IntegrityError(
+            f"blob {digest.short()} of the snapshot arrived as {got.short()}: "
+            "the file changed while it was being imported"
+        )
+    return True
