@@ -964,10 +964,15 @@ class TablePort(ABC):
         for i, item in enumerate(items):
             self._check_restored(i, item, StoredItem)
             data = item.data
-            if type(data) is not str or not data.startswith("{"):
+            if type(data) is not str or not (data.startswith("{") and data.endswith("}")):
                 raise ValidationError(
                     f"item {i}: data must be the canonical JSON of the attributes, got {data!r:.40}"
                 )
+            if not data.isascii():
+                try:
+                    data.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ValidationError(f"item {i}: data is not valid Unicode: {e}") from e
             if self._suspect(data, portable):
                 try:
                     attrs = _json.decode(data)

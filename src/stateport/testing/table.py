@@ -803,6 +803,7 @@ class TablePortConformance(StoreConformance):
                 StoredItem("v", "bad", 1, '{"n":' + "9" * 39 + "}"),  # over 38 digits
                 StoredItem("v", "bad", 1, '{"gsi1pk":5,"gsi1sk":"x"}'),  # an index key
                 StoredItem("v", "bad", 1, '{"gsi1pk":"x",'),  # not JSON
+                StoredItem("v", "bad", 1, '{"s":"\ud800"}'),  # a lone surrogate
                 StoredItem("v", "bad", 1, '{"big":"' + "x" * (400 * 1024) + '"}'),
                 StoredItem("v", "good", 2, "{}"),  # the same key twice
                 Item("v", "bad", {}, 1),
