@@ -916,6 +916,10 @@ class TablePort(ABC):
         that must know that a whole batch is storable before it writes any)."""
         self._restore_rows(items)
 
+    def check_restore_stored(self, items: Iterable[StoredItem]) -> None:
+        """Validate ``items`` as :meth:`restore_stored` does, writing nothing."""
+        self._stored_rows(items)
+
     def _check_restored(
         self, i: int, item: Item | StoredItem, kind: type[Item] | type[StoredItem]
     ) -> None:

@@ -17,19 +17,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO, Final
 
+from .._json import check_json
 from ..digest import ContentDigest
 from ..domains.registry import Scope
 from ..errors import EngineError, IntegrityError, ValidationError
 from ..ports.blob import CHUNK_SIZE, BlobPort
-from ..ports.table import Item, StoredItem
+from ..ports.table import StoredItem
 from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
 from .moving import (
+    BLOB_WINDOW,
     PAGE_SIZE,
     MoveSummary,
     PageWriter,
     Ports,
     Progress,
     ProgressCallback,
+    Window,
     estimate_items,
     refuse_occupied,
     report,
@@ -228,28 +231,35 @@ async def _check(
     progress: ProgressCallback | None,
     state: Progress,
 ) -> Manifest:
-    """The first reading: everything is checked, nothing is written."""
-    batch: list[Item] = []
+    """The first reading: everything is checked, nothing is written. Items are
+    checked as JSON values (nesting, and numbers in portable mode) and as what
+    ``restore_stored`` will write (keys, versions, sizes, index keys)."""
+    table = target.table
+    portable = table.capabilities.portable
+    batch: list[StoredItem] = []
     manifest: Manifest | None = None
+
+    def check(batch: list[StoredItem]) -> None:
+        table.check_restore_stored(batch)
+        state.items += len(batch)
+        state.bytes = f.tell()
+        report(progress, state)
+
     async for event in _events(read_snapshot(f, name)):
         if isinstance(event, Header):
             if not resume:
                 await refuse_occupied(target, event.scope, "import")
         elif isinstance(event, tuple):
-            assert event[2] is not None  # read with decode=True
-            batch.append(event[2])
+            stored, _, item = event
+            assert item is not None  # read with decode=True
+            check_json(item.attrs, portable=portable, where=f"item {(item.pk, item.sk)!r}")
+            batch.append(stored)
             if len(batch) >= PAGE_SIZE:
-                target.table.check_restore(batch)
-                state.items += len(batch)
+                check(batch)
                 batch = []
-                state.bytes = f.tell()
-                report(progress, state)
         elif isinstance(event, Manifest):
             manifest = event
-    target.table.check_restore(batch)
-    state.items += len(batch)
-    state.bytes = f.tell()
-    report(progress, state)
+    check(batch)
     assert manifest is not None  # read_snapshot ends with it or raises
     return manifest
 
@@ -262,9 +272,10 @@ async def _load(
     progress: ProgressCallback | None,
     state: Progress,
 ) -> tuple[int, int, int]:
-    """The second reading: write what the first one checked."""
+    """The second reading: write what the first one checked (blobs a few at once)."""
     writer = PageWriter(target.table, resume)
-    blobs = blob_bytes = 0
+    window = Window(BLOB_WINDOW)
+    written = [0, 0]  # blobs, bytes
     items: list[StoredItem] = []
     records: list[bytes] = []
     events = _events(read_snapshot(f, name, decode=False))
@@ -277,6 +288,11 @@ async def _load(
             items, records = [], []
             report(progress, state)
 
+    async def store(start: BlobStart, data: bytes | None) -> None:
+        if await _store_blob(target.blobs, start, data, events, resume):
+            written[0] += 1
+            written[1] += start.size
+
     try:
         async for event in events:
             if isinstance(event, tuple):
@@ -288,41 +304,49 @@ async def _load(
                 await flush()
                 await writer.flush()
                 state.phase = "blobs"
-                if await _load_blob(target.blobs, event, events, resume):
-                    blobs += 1
-                    blob_bytes += event.size
+                if event.size <= CHUNK_SIZE:  # whole (one chunk at most): stored aside
+                    data = b"".join([c async for c in _chunks(event, events)])
+                    await window.add(store(event, data))
+                else:  # streamed from the file, which the next blob must wait for
+                    await store(event, None)
                 state.blobs += 1
                 state.bytes += event.size
                 report(progress, state)
         await flush()
         await writer.flush()
+        await window.drain()
     finally:
+        await window.aclose()
         await writer.aclose()
-    return writer.written, blobs, blob_bytes
+    return writer.written, written[0], written[1]
 
 
-async def _load_blob(
-    blobs: BlobPort, start: BlobStart, events: AsyncIterator[Event], resume: bool
+async def _chunks(start: BlobStart, events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """The chunks of the blob ``start`` begins, which ``events`` yields next."""
+    left = start.size
+    while left:
+        event = await anext(events)
+        assert isinstance(event, Chunk)  # read_snapshot checked the framing
+        left -= len(event.data)
+        yield event.data
+
+
+async def _store_blob(
+    blobs: BlobPort,
+    start: BlobStart,
+    data: bytes | None,
+    events: AsyncIterator[Event],
+    resume: bool,
 ) -> bool:
-    """Store the blob whose chunks ``events`` yields next; False if it was there."""
-
-    async def chunks() -> AsyncIterator[bytes]:
-        left = start.size
-        while left:
-            event = await anext(events)
-            assert isinstance(event, Chunk)  # read_snapshot checked the framing
-            left -= len(event.data)
-            yield event.data
-
+    """Store the blob ``start`` begins: ``data``, or its chunks from ``events``;
+    False if it was there already (when resuming)."""
     digest = ContentDigest(start.digest)
     if resume and await blobs.contains(digest):
-        async for _ in chunks():
-            pass
+        if data is None:
+            async for _ in _chunks(start, events):
+                pass
         return False
-    if start.size <= CHUNK_SIZE:  # whole: one write
-        got = await blobs.put(b"".join([c async for c in chunks()]))
-    else:
-        got = await blobs.put(chunks())
+    got = await blobs.put(_chunks(start, events) if data is None else data)
     if got != digest:
         raise IntegrityError(
             f"blob {digest.short()} of the snapshot arrived as {got.short()}: "

@@ -319,6 +319,40 @@ async def copy_store(
     )
 
 
+class Window:
+    """At most ``size`` tasks at once: :meth:`add` waits for room, :meth:`drain` for
+    all; the first failure is raised (by :meth:`add` or :meth:`drain`), and
+    :meth:`aclose` cancels what still runs."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def add(self, work: Awaitable[Any]) -> None:
+        while len(self._running) >= self._size:
+            done, self._running = await asyncio.wait(
+                self._running, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                task.result()
+        self._running.add(asyncio.ensure_future(work))
+
+    async def drain(self) -> None:
+        while self._running:
+            done, self._running = await asyncio.wait(
+                self._running, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                task.result()
+
+    async def aclose(self) -> None:
+        running, self._running = self._running, set()
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
 async def _copy_blobs(
     source: BlobPort,
     target: BlobPort,
@@ -347,23 +381,14 @@ async def _copy_blobs(
         written[1] += size
         state.bytes += size
 
-    running: set[asyncio.Future[None]] = set()
+    window = Window(BLOB_WINDOW)
     try:
         async for d in source.digests():
             hasher.blob(d.as_str())
-            if len(running) >= BLOB_WINDOW:
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
-            running.add(asyncio.ensure_future(one(d)))
+            await window.add(one(d))
             state.blobs += 1
             report(progress, state)
-        for task in asyncio.as_completed(running):
-            await task
-        running = set()
+        await window.drain()
     finally:
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+        await window.aclose()
     return written[0], written[1]
