@@ -113,23 +113,33 @@ async def _write_snapshot(
     total = await estimate_items(source.table, scope)
     state = Progress("export", items_total=total, started=started)
     writer = SnapshotWriter(scope)
-    await asyncio.to_thread(f.write, writer.start())
+    out = _Buffered(f)
+    await out.write(writer.start())
     async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
-        await asyncio.to_thread(f.write, writer.page(page, records))
+        await out.write(writer.page(page, records))
         state.items += len(page)
         report(progress, state)
     if scope.blobs:
         state.phase = "blobs"
-        async for d in source.blobs.digests():
-            async with source.blobs.open(d) as reader:
-                await asyncio.to_thread(f.write, writer.blob(d.as_str(), reader.size))
-                async for chunk in reader:  # verified: a corrupt blob raises at its end
-                    await asyncio.to_thread(f.write, writer.chunk(chunk))
-                    state.bytes += len(chunk)
+        blobs = source.blobs
+        async for d in blobs.digests():
+            size = await blobs.size(d)
+            if size <= CHUNK_SIZE:  # whole: one read (verified by get)
+                data = await blobs.get(d)
+                await out.write(writer.blob(d.as_str(), len(data)))
+                if data:
+                    await out.write(writer.chunk(data))
+            else:
+                async with blobs.open(d) as reader:
+                    await out.write(writer.blob(d.as_str(), reader.size))
+                    async for chunk in reader:  # verified: a corrupt blob raises at its end
+                        await out.write(writer.chunk(chunk))
+            state.bytes += size
             state.blobs += 1
             report(progress, state)
     tail, manifest = writer.finish()
-    await asyncio.to_thread(f.write, tail)
+    await out.write(tail)
+    await out.flush()
     return MoveSummary(
         "export",
         name,
@@ -140,6 +150,27 @@ async def _write_snapshot(
         writer.size,
         time.monotonic() - started,
     )
+
+
+class _Buffered:
+    """Writes to ``f`` on a worker thread, a megabyte or more at a time."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    async def write(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= CHUNK_SIZE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts, self._size = [], 0
+            await asyncio.to_thread(self._f.write, data)
 
 
 # --------------------------------------------------------------------------- import
