@@ -964,32 +964,64 @@ class TablePort(ABC):
 
     def _stored_rows(self, items: Iterable[StoredItem]) -> list[tuple[StoredItem, IndexKeys]]:
         rows: list[tuple[StoredItem, IndexKeys]] = []
+        append = rows.append
         portable = self.capabilities.portable
+        limit = self.capabilities.limits.max_item_bytes
+        share, no_index = self._markers_share, self._no_index_keys
         for i, item in enumerate(items):
-            self._check_restored(i, item, StoredItem)
-            data = item.data
-            if type(data) is not str or not (data.startswith("{") and data.endswith("}")):
-                raise ValidationError(
-                    f"item {i}: data must be the canonical JSON of the attributes, got {data!r:.40}"
-                )
-            if not data.isascii():
-                try:
-                    data.encode("utf-8")
-                except UnicodeEncodeError as e:
-                    raise ValidationError(f"item {i}: data is not valid Unicode: {e}") from e
-            if self._suspect(data, portable):
-                try:
-                    attrs = _json.decode(data)
-                except ValueError as e:
-                    raise ValidationError(f"item {i}: data is not JSON: {e}") from e
-                data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
-                item = StoredItem(item.pk, item.sk, item.version, data)
-            else:
-                index_keys = self._no_index_keys
-                ascii_only = data.isascii() and item.pk.isascii() and item.sk.isascii()
-                self._check_size(item.pk, item.sk, data, ascii_only)
-            rows.append((item, index_keys))
+            # the common case in one expression (a copy's hot path): short ASCII keys,
+            # a valid version, ASCII data in no index, nothing over a limit; anything
+            # else takes the item-by-item checks, which explain what is wrong
+            if type(item) is StoredItem:
+                pk, sk, version, data = item.pk, item.sk, item.version, item.data
+                if (
+                    type(pk) is str
+                    and type(sk) is str
+                    and type(version) is int
+                    and type(data) is str
+                    and 0 < len(pk) <= _ASCII_FAST
+                    and 0 < len(sk) <= _ASCII_FAST
+                    and 0 < version <= MAX_VERSION
+                    and data[:1] == "{"
+                    and data[-1:] == "}"
+                    and data.isascii()
+                    and pk.isascii()
+                    and sk.isascii()
+                    and share
+                    and share not in data
+                    and (limit is None or len(data) + len(pk) + len(sk) <= limit)
+                    and not (portable and _DIGIT_RUN in data.encode().translate(_DIGITS))
+                ):
+                    append((item, no_index))
+                    continue
+            append(self._stored_row(i, item, portable))
         return self._once(rows)
+
+    def _stored_row(
+        self, i: int, item: StoredItem, portable: bool
+    ) -> tuple[StoredItem, IndexKeys]:
+        """Check one item for :meth:`restore_stored`, the long way."""
+        self._check_restored(i, item, StoredItem)
+        data = item.data
+        if type(data) is not str or not (data.startswith("{") and data.endswith("}")):
+            raise ValidationError(
+                f"item {i}: data must be the canonical JSON of the attributes, got {data!r:.40}"
+            )
+        if not data.isascii():
+            try:
+                data.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValidationError(f"item {i}: data is not valid Unicode: {e}") from e
+        if self._suspect(data, portable):
+            try:
+                attrs = _json.decode(data)
+            except ValueError as e:
+                raise ValidationError(f"item {i}: data is not JSON: {e}") from e
+            data, index_keys = self.encode_attrs(item.pk, item.sk, attrs)
+            return StoredItem(item.pk, item.sk, item.version, data), index_keys
+        ascii_only = data.isascii() and item.pk.isascii() and item.sk.isascii()
+        self._check_size(item.pk, item.sk, data, ascii_only)
+        return item, self._no_index_keys
 
     # ---- watching --------------------------------------------------------
 

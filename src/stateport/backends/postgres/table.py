@@ -301,10 +301,15 @@ class PostgresTablePort(TablePort):
     ) -> Callable[[Connection], Awaitable[None]]:
         """Work that appends new rows with one ``COPY`` (a statement: all or nothing),
         then notifies the watchers of their partitions."""
-        records = [
-            (item.pk, item.sk, item.version, item.data, *_columns(index_keys))
-            for item, index_keys in batch
-        ]
+        columns = self._columns_list
+        if any(map(any, {keys for _, keys in batch})):  # (few distinct: usually one)
+            records = [
+                (item.pk, item.sk, item.version, item.data, *_columns(keys))
+                for item, keys in batch
+            ]
+        else:  # in no index: the index columns are left NULL
+            columns = columns[:4]
+            records = [(item.pk, item.sk, item.version, item.data) for item, _ in batch]
         partitions = sorted({item.pk for item, _ in batch})
         schema, timeout = self._db.schema.strip('"'), self._db.pool.command_timeout
 
@@ -314,7 +319,7 @@ class PostgresTablePort(TablePort):
                     "sp_items",
                     schema_name=schema,
                     records=records,
-                    columns=self._columns_list,
+                    columns=columns,
                     timeout=timeout,
                 )
             except Exception as e:
