@@ -501,3 +501,19 @@ def test_the_hasher_takes_items_in_key_order_only() -> None:
     later.page(items[2:4], stored_records(items[2:4]))
     with pytest.raises(stateport.EngineError):
         later.page(items[:1], stored_records(items[:1]))
+
+
+def test_copy_validates_its_arguments_before_writing() -> None:
+    async def main() -> None:
+        async with stateport.open("memory://") as src, stateport.open("memory://") as dst:
+            await src.items.put({"pk": "p", "sk": "s"})
+            for bad in (0, -1, "10", 2.5):
+                with pytest.raises(stateport.ValidationError):
+                    await stateport.copy(src, dst, page_size=bad)  # type: ignore[arg-type]
+            with pytest.raises(stateport.ValidationError):
+                await stateport.copy(src, dst, only="runs,bogus")
+            with pytest.raises(stateport.ValidationError):
+                await stateport.copy(src, src)
+            assert (await dst.digest()).digest == EMPTY_DIGEST
+
+    asyncio.run(main())

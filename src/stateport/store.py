@@ -22,6 +22,7 @@ from .ports.blob import BlobPort
 from .ports.engine import AppliedMigration, Engine, SchemaStatus
 from .ports.table import TablePort
 from .snapshot import (
+    PAGE_SIZE,
     MoveSummary,
     ProgressCallback,
     StoreDigest,
@@ -213,9 +214,11 @@ async def copy(
     only: Only = None,
     resume: bool = False,
     progress: ProgressCallback | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> MoveSummary:
     """Copy every item and blob (of the domains ``only`` names) from one store to
-    another, any engine to any engine, in bounded memory.
+    another, any engine to any engine, in bounded memory (``page_size`` items at
+    a time: more is faster, fewer holds less).
 
     Items keep their versions, so every store built on them works on the target
     as it did on the source. A target that already holds something in scope is
@@ -241,7 +244,13 @@ async def copy(
         if dst is not target:
             opened.append(dst)
         return await copy_store(
-            src, dst, scope, resume=resume, progress=progress, names=(str(src), str(dst))
+            src,
+            dst,
+            scope,
+            resume=resume,
+            progress=progress,
+            names=(str(src), str(dst)),
+            page_size=page_size,
         )
     finally:
         for store in opened:

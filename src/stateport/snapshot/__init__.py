@@ -15,6 +15,7 @@ Use it through :meth:`stateport.Stateport.digest`,
 from .fileformat import FORMAT, MAGIC, Manifest
 from .files import export_store, import_store
 from .moving import (
+    PAGE_SIZE,
     MoveSummary,
     Ports,
     Progress,
@@ -27,6 +28,7 @@ from .records import StoreDigest
 __all__ = [
     "FORMAT",
     "MAGIC",
+    "PAGE_SIZE",
     "Manifest",
     "MoveSummary",
     "Ports",

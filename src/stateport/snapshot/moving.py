@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol
 
 from ..digest import ContentDigest
 from ..domains.registry import Scope
-from ..errors import Conflict, IntegrityError
+from ..errors import Conflict, IntegrityError, ValidationError
 from ..ports.blob import CHUNK_SIZE, BlobPort
 from ..ports.table import StoredItem, TablePort
 from .ordering import canonical_pages
@@ -42,9 +42,9 @@ __all__ = [
     "copy_store",
 ]
 
-PAGE_SIZE: Final = 5000
+PAGE_SIZE: Final = 10_000
 """Items read and written per batch."""
-BLOB_WINDOW: Final = 8
+BLOB_WINDOW: Final = 16
 """Blobs streamed at once by a copy."""
 
 
@@ -273,8 +273,12 @@ async def copy_store(
     resume: bool = False,
     progress: ProgressCallback | None = None,
     names: tuple[str, str] = ("source", "target"),
+    page_size: int = PAGE_SIZE,
 ) -> MoveSummary:
-    """Copy ``scope`` of ``source`` into ``target`` (see the module doc)."""
+    """Copy ``scope`` of ``source`` into ``target`` (see the module doc), moving
+    ``page_size`` items at a time."""
+    if type(page_size) is not int or page_size < 1:
+        raise ValidationError(f"page_size must be a positive int, got {page_size!r}")
     started = time.monotonic()
     if not resume:
         await refuse_occupied(target, scope, "copy")
@@ -285,7 +289,7 @@ async def copy_store(
 
     async def items() -> None:
         try:
-            async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
+            async for page, records in canonical_pages(source.table, scope, page_size=page_size):
                 hasher.page(page, records)
                 await writer.add(page, records)
                 state.items += len(page)

@@ -392,7 +392,6 @@ class SnapshotConformance(StoreConformance):
     @async_test
     async def test_an_interrupted_copy_resumes_and_a_repeated_one_changes_nothing(self) -> None:
         from ..snapshot import Progress
-        from ..snapshot.moving import PAGE_SIZE
         from ..store import copy
 
         class Stop(Exception):
@@ -400,23 +399,23 @@ class SnapshotConformance(StoreConformance):
 
         async with self.open_store() as src, self.other_store() as dst:
             await fill_every_domain(src)
-            pages = 3 * PAGE_SIZE  # items for a few pages of a copy
+            page = 500  # items a copy moves at a time here: a few pages
             await src.table.restore(
-                [Item(f"bulk#{i % 7}", f"{i:06d}", {"i": i}, 1 + i % 3) for i in range(pages)]
+                [Item(f"bulk#{i % 7}", f"{i:05d}", {"i": i}, 1 + i % 3) for i in range(4 * page)]
             )
             expected = await src.digest()
 
             def stop_after_two_pages(state: Progress) -> None:
-                if state.items >= 2 * PAGE_SIZE:
+                if state.items >= 2 * page:
                     raise Stop
 
             with pytest.raises(Stop):
-                await copy(src, dst, progress=stop_after_two_pages)
+                await copy(src, dst, progress=stop_after_two_pages, page_size=page)
             partial = await dst.digest()
             assert 0 < partial.items < expected.items
             with pytest.raises(Conflict):
                 await copy(src, dst)
-            resumed = await copy(src, dst, resume=True)
+            resumed = await copy(src, dst, resume=True, page_size=page)
             assert resumed.digest == expected == await dst.digest()
             assert 0 < resumed.items_written < expected.items
             repeated = await copy(src, dst, resume=True)
