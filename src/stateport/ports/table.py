@@ -230,6 +230,15 @@ class _Paged(Protocol[_T]):
     def cursor(self) -> str | None: ...
 
 
+def _long_digit_run(items: list[StoredItem]) -> bool:
+    """Whether the data of ``items`` (or anything odd about it) may hold 39 digits in a row."""
+    try:
+        text = "".join([item.data for item in items])
+        return _DIGIT_RUN in text.encode("utf-8").translate(_DIGITS)
+    except (AttributeError, TypeError, UnicodeEncodeError):
+        return True  # not all StoredItems with str data: the item-by-item checks say which
+
+
 async def _pages(fetch: Callable[[str | None], Awaitable[_Paged[_T]]]) -> AsyncIterator[list[_T]]:
     """The one cursor loop: ``fetch(cursor)`` page after page until one has no cursor."""
     cursor: str | None = None
@@ -968,6 +977,10 @@ class TablePort(ABC):
         portable = self.capabilities.portable
         limit = self.capabilities.limits.max_item_bytes
         share, no_index = self._markers_share, self._no_index_keys
+        items = list(items)
+        # in portable mode, 39 digits in a row may be a number DynamoDB refuses: looked
+        # for in the whole batch at once, and item by item only where one is found
+        long_numbers = portable and _long_digit_run(items)
         for i, item in enumerate(items):
             # the common case in one expression (a copy's hot path): short ASCII keys,
             # a valid version, ASCII data in no index, nothing over a limit; anything
@@ -990,7 +1003,7 @@ class TablePort(ABC):
                     and share
                     and share not in data
                     and (limit is None or len(data) + len(pk) + len(sk) <= limit)
-                    and not (portable and _DIGIT_RUN in data.encode().translate(_DIGITS))
+                    and not (long_numbers and _DIGIT_RUN in data.encode().translate(_DIGITS))
                 ):
                     append((item, no_index))
                     continue
