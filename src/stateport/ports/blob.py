@@ -2,8 +2,8 @@
 
 The public methods of :class:`BlobPort` hash, verify and stream; a backend only
 stores and returns bytes under a digest (``_store``, ``_begin``, ``_load``,
-``_chunks``, ``_contains``, ``_size``, ``_delete``, ``_list``). Hashing and
-verification are written once, here.
+``_chunks``, ``_contains``, ``_size``, ``_delete``, ``_list``; optionally
+``_store_many``). Hashing and verification are written once, here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import io
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, BinaryIO, Final
 
@@ -181,6 +181,13 @@ class BlobPort(ABC):
     async def aclose(self) -> None:
         """Release resources. Idempotent."""
 
+    async def _store_many(self, blobs: Sequence[tuple[ContentDigest, bytes]]) -> None:
+        """Store each ``(digest, data)`` unless present (digests are distinct; each
+        blob is at most :data:`CHUNK_SIZE` bytes). A backend that can store several
+        in one round trip overrides this; by default, :meth:`_store` for each."""
+        for digest, data in blobs:
+            await self._store(digest, data)
+
     def location(self) -> str:
         """Where the blobs live, for display (``stateport db info``)."""
         return type(self).__name__
@@ -219,6 +226,37 @@ class BlobPort(ABC):
             await asyncio.shield(upload.abort())
             raise
         return digest
+
+    async def put_many(
+        self, blobs: Sequence[bytes | bytearray | memoryview]
+    ) -> list[ContentDigest]:
+        """Store several small blobs (each of at most :data:`CHUNK_SIZE` bytes, as
+        bytes-like objects) and return their digests in the same order: what
+        :meth:`put` of each would do, in as few round trips to the engine as it
+        allows (a bulk load, such as a copy, stores thousands).
+
+        Each blob is atomic and deduplicated as with :meth:`put`; the call as a
+        whole is not a transaction (if it fails part way, some may be stored).
+        Every blob is validated first: :class:`ValidationError` stores nothing.
+        """
+        if isinstance(blobs, (bytes, bytearray, memoryview, str)) or not isinstance(
+            blobs, Sequence
+        ):
+            raise ValidationError("put_many() takes a list of bytes")
+        for i, data in enumerate(blobs):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise ValidationError(f"blob {i}: expected bytes, got {type(data).__name__}")
+            if len(data) > CHUNK_SIZE:
+                raise ValidationError(
+                    f"blob {i} is {len(data)} bytes; put_many() takes blobs of at most "
+                    f"{CHUNK_SIZE}: put() larger ones"
+                )
+        raws = [bytes(data) for data in blobs]
+        digests = [ContentDigest.from_bytes(raw) for raw in raws]
+        unique = dict(zip(digests, raws, strict=True))
+        if unique:
+            await self._store_many(list(unique.items()))
+        return digests
 
     async def get(self, digest: DigestLike) -> bytes:
         """The verified content of ``digest``; :class:`NotFound` if absent."""

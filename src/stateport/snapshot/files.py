@@ -25,6 +25,8 @@ from ..ports.blob import CHUNK_SIZE, BlobPort
 from ..ports.table import StoredItem
 from .fileformat import BlobStart, Chunk, Event, Header, Manifest, SnapshotWriter, read_snapshot
 from .moving import (
+    BATCH_BLOBS,
+    BATCH_BYTES,
     BLOB_WINDOW,
     PAGE_SIZE,
     MoveSummary,
@@ -319,10 +321,21 @@ async def _load(
             items, records = [], []
             report(progress, state)
 
-    async def store(start: BlobStart, data: bytes | None) -> None:
-        if await _store_blob(target.blobs, start, data, events, resume):
+    async def store_small(batch: list[tuple[BlobStart, bytes]]) -> None:
+        if resume:  # those stored already are skipped
+            batch = [b for b in batch if not await target.blobs.contains(b[0].digest)]
+        got = await target.blobs.put_many([data for _, data in batch])
+        for (start, _), d in zip(batch, got, strict=True):
+            if d.as_str() != start.digest:
+                raise IntegrityError(
+                    f"blob {start.digest[:12]} of the snapshot arrived as {d.short()}: "
+                    "the file changed while it was being imported"
+                )
             written[0] += 1
             written[1] += start.size
+
+    small: list[tuple[BlobStart, bytes]] = []
+    held = 0
 
     try:
         async for event in events:
@@ -335,16 +348,22 @@ async def _load(
                 await flush()
                 await writer.flush()
                 state.phase = "blobs"
-                if event.size <= CHUNK_SIZE:  # whole (one chunk at most): stored aside
-                    data = b"".join([c async for c in _chunks(event, events)])
-                    await window.add(store(event, data))
-                else:  # streamed from the file, which the next blob must wait for
-                    await store(event, None)
+                if event.size <= CHUNK_SIZE:  # whole: written with others, aside
+                    small.append((event, b"".join([c async for c in _chunks(event, events)])))
+                    held += event.size
+                    if len(small) >= BATCH_BLOBS or held >= BATCH_BYTES:
+                        await window.add(store_small(small))
+                        small, held = [], 0
+                elif await _store_blob(target.blobs, event, events, resume):  # streamed
+                    written[0] += 1
+                    written[1] += event.size
                 state.blobs += 1
                 state.bytes += event.size
                 report(progress, state)
         await flush()
         await writer.flush()
+        if small:
+            await window.add(store_small(small))
         await window.drain()
     finally:
         await window.aclose()
@@ -363,21 +382,16 @@ async def _chunks(start: BlobStart, events: AsyncIterator[Event]) -> AsyncIterat
 
 
 async def _store_blob(
-    blobs: BlobPort,
-    start: BlobStart,
-    data: bytes | None,
-    events: AsyncIterator[Event],
-    resume: bool,
+    blobs: BlobPort, start: BlobStart, events: AsyncIterator[Event], resume: bool
 ) -> bool:
-    """Store the blob ``start`` begins: ``data``, or its chunks from ``events``;
+    """Store the blob ``start`` begins from its chunks, which ``events`` yields next;
     False if it was there already (when resuming)."""
     digest = ContentDigest(start.digest)
     if resume and await blobs.contains(digest):
-        if data is None:
-            async for _ in _chunks(start, events):
-                pass
+        async for _ in _chunks(start, events):
+            pass
         return False
-    got = await blobs.put(_chunks(start, events) if data is None else data)
+    got = await blobs.put(_chunks(start, events))
     if got != digest:
         raise IntegrityError(
             f"blob {digest.short()} of the snapshot arrived as {got.short()}: "

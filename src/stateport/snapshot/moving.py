@@ -44,8 +44,11 @@ __all__ = [
 
 PAGE_SIZE: Final = 10_000
 """Items read and written per batch."""
-BLOB_WINDOW: Final = 16
-"""Blobs streamed at once by a copy."""
+BLOB_WINDOW: Final = 8
+"""Batches of blobs moved at once."""
+BATCH_BLOBS: Final = 32
+"""Blobs a batch names; small ones are written together, up to :data:`BATCH_BYTES`."""
+BATCH_BYTES: Final = 4 * CHUNK_SIZE
 
 
 class Ports(Protocol):
@@ -365,33 +368,58 @@ async def _copy_blobs(
     progress: ProgressCallback | None,
     state: Progress,
 ) -> tuple[int, int]:
-    """Stream every blob of ``source`` not in ``target`` (a few at once); return how
-    many were written and their bytes."""
+    """Copy every blob of ``source`` not in ``target``; return how many were written
+    and their bytes. Blobs go in batches, several batches at once: the small ones
+    (one chunk at most) read whole and written together (:meth:`BlobPort.put_many`),
+    larger ones streamed."""
     written = [0, 0]
 
-    async def one(d: ContentDigest) -> None:
-        if resume and await target.contains(d):
+    async def store(batch: list[tuple[ContentDigest, bytes]]) -> None:
+        if not batch:
             return
-        size = await source.size(d)
-        if size <= CHUNK_SIZE:  # whole: one read, one write (verified by get, hashed by put)
-            got = await target.put(await source.get(d))
-        else:
+        got = await target.put_many([data for _, data in batch])
+        for (d, data), g in zip(batch, got, strict=True):
+            if g != d:
+                raise IntegrityError(f"blob {d.short()} arrived as {g.short()}")
+            written[0] += 1
+            written[1] += len(data)
+            state.bytes += len(data)
+
+    async def copy(digests: list[ContentDigest]) -> None:
+        small: list[tuple[ContentDigest, bytes]] = []
+        held = 0
+        for d in digests:
+            if resume and await target.contains(d):
+                continue
+            size = await source.size(d)
+            if size <= CHUNK_SIZE:
+                small.append((d, await source.get(d)))  # verified by get
+                held += size
+                if held >= BATCH_BYTES:
+                    await store(small)
+                    small, held = [], 0
+                continue
             async with source.open(d) as reader:
-                size = reader.size
                 got = await target.put(reader.__aiter__())  # verified as it streams
-        if got != d:
-            raise IntegrityError(f"blob {d.short()} arrived as {got.short()}")
-        written[0] += 1
-        written[1] += size
-        state.bytes += size
+            if got != d:
+                raise IntegrityError(f"blob {d.short()} arrived as {got.short()}")
+            written[0] += 1
+            written[1] += size
+            state.bytes += size
+        await store(small)
 
     window = Window(BLOB_WINDOW)
     try:
+        batch: list[ContentDigest] = []
         async for d in source.digests():
             hasher.blob(d.as_str())
-            await window.add(one(d))
+            batch.append(d)
+            if len(batch) >= BATCH_BLOBS:
+                await window.add(copy(batch))
+                batch = []
             state.blobs += 1
             report(progress, state)
+        await window.add(copy(batch))
         await window.drain()
     finally:
         await window.aclose()

@@ -56,6 +56,34 @@ class BlobPortConformance(StoreConformance):
             assert [d async for d in b] == [d1]
 
     @async_test
+    async def test_put_many_stores_each_once(self) -> None:
+        async with self.open_blobs() as b:
+            before = await b.put(b"stored before")
+            blobs: list[bytes | bytearray] = [b"one", b"", b"stored before", bytearray(b"one")]
+            blobs.append(os.urandom(CHUNK_SIZE))
+            digests = await b.put_many(blobs)
+            assert digests == [ContentDigest.from_bytes(bytes(x)) for x in blobs]
+            assert digests[2] == before and digests[0] == digests[3]
+            for d, data in zip(digests, blobs, strict=True):
+                assert await b.get(d) == data
+                assert await b.size(d) == len(data)
+            assert sorted([d async for d in b]) == sorted(set(digests))
+            assert await b.put_many([]) == []
+
+    @async_test
+    async def test_put_many_validates_every_blob_first(self) -> None:
+        async with self.open_blobs() as b:
+            for bad in (
+                [b"fine", "text"],
+                [b"fine", None],
+                [b"fine", b"x" * (CHUNK_SIZE + 1)],  # put() takes large ones
+                b"not a list",
+            ):
+                with pytest.raises(ValidationError):
+                    await b.put_many(bad)  # type: ignore[arg-type]
+                assert [d async for d in b] == []
+
+    @async_test
     async def test_missing_digest_is_not_found(self) -> None:
         async with self.open_blobs() as b:
             missing = ContentDigest.from_bytes(b"never stored")

@@ -12,9 +12,10 @@ dropped. Staged rows left by a crash are removed by :meth:`sweep`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
+from ..._retry import Retry
 from ...digest import ContentDigest
 from ...errors import NotFound
 from ...ports.blob import CHUNK_SIZE, BlobPort, ChunkedUpload, Upload
@@ -104,6 +105,45 @@ class PostgresBlobPort(BlobPort):
             )
             if blob_id is not None:  # None: already stored
                 await _insert_chunks(conn, s, blob_id, 0, data)
+
+        await self._db.home.call(self._db.transaction(work))
+
+    async def _store_many(self, blobs: Sequence[tuple[ContentDigest, bytes]]) -> None:
+        """The blobs not stored yet, in one transaction of two ``COPY``s (ids drawn
+        from the blobs' sequence first); one stored meanwhile by someone else makes
+        the transaction run again, and look again."""
+        s = self._db.schema
+        schema = s.strip('"')
+
+        async def work(conn: Connection) -> None:
+            stored = {
+                r[0]
+                for r in await conn.fetch(
+                    f"SELECT digest FROM {s}.sp_blobs WHERE digest = ANY($1::text[])",
+                    [d.as_str() for d, _ in blobs],
+                )
+            }
+            new = [(d, data) for d, data in blobs if d.as_str() not in stored]
+            if not new:
+                return
+            ids = await conn.fetch(
+                f"SELECT nextval(pg_get_serial_sequence('{s}.sp_blobs', 'blob_id')) "
+                "FROM generate_series(1, $1)",
+                len(new),
+            )
+            numbered = [(r[0], d, data) for r, (d, data) in zip(ids, new, strict=True)]
+            blob_rows = [(i, d.as_str(), len(data)) for i, d, data in numbered]
+            chunk_rows = [(i, 0, data) for i, _, data in numbered if data]
+            copy = conn.copy_records_to_table
+            try:
+                await copy("sp_blobs", schema_name=schema, records=blob_rows,
+                           columns=["blob_id", "digest", "size"])  # fmt: skip
+                await copy("sp_blob_chunks", schema_name=schema, records=chunk_rows,
+                           columns=["blob_id", "seq", "data"])  # fmt: skip
+            except Exception as e:
+                if sqlstate(e) == "23505":  # stored meanwhile: look again
+                    raise Retry(str(e)) from e
+                raise
 
         await self._db.home.call(self._db.transaction(work))
 

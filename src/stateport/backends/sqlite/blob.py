@@ -10,7 +10,7 @@ Staged rows left by a crash are swept after a day (:meth:`SqliteBlobPort.sweep`)
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from ...digest import ContentDigest
@@ -102,6 +102,25 @@ class SqliteBlobPort(BlobPort):
             _insert_chunks(conn, blob_id, 0, data)
 
         await self._x.run(work, write=True, inline=len(data) <= _INLINE_MAX, size=len(data))
+
+    async def _store_many(self, blobs: Sequence[tuple[ContentDigest, bytes]]) -> None:
+        """The blobs not stored yet, in one transaction (off the caller's thread)."""
+        now = _now()
+
+        def work(conn: sqlite3.Connection) -> None:
+            for digest, data in blobs:
+                key = digest.as_str()
+                if conn.execute("SELECT 1 FROM sp_blobs WHERE digest = ?", (key,)).fetchone():
+                    continue
+                blob_id = conn.execute(
+                    "INSERT INTO sp_blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                    "RETURNING blob_id",
+                    (key, len(data), now),
+                ).fetchone()[0]
+                _insert_chunks(conn, blob_id, 0, data)
+
+        size = sum(len(data) for _, data in blobs)
+        await self._x.run(work, write=True, inline=False, size=size)
 
     async def _begin(self) -> Upload:
         def work(conn: sqlite3.Connection) -> int:
