@@ -18,7 +18,6 @@ changes nothing, and an interrupted move continues where it stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,8 @@ __all__ = [
 
 PAGE_SIZE: Final = 10_000
 """Items read and written per batch."""
+WRITES_IN_FLIGHT: Final = 1
+"""Pages of items being written at once (while the next is read)."""
 BLOB_WINDOW: Final = 8
 """Batches of blobs moved at once."""
 BATCH_BLOBS: Final = 32
@@ -226,20 +227,20 @@ async def refuse_occupied(target: Ports, scope: Scope, what: str) -> None:
 
 
 class PageWriter:
-    """Writes pages of items to a table, one write in flight while the next page is
-    read; with ``resume``, only the items that differ from what is stored."""
+    """Writes pages of items to a table, :data:`WRITES_IN_FLIGHT` at once while the
+    next page is read; with ``resume``, only the items that differ from what is
+    stored. ``written`` counts the items written."""
 
     def __init__(self, table: TablePort, resume: bool) -> None:
         self._table = table
         self._resume = resume
-        self._pending: asyncio.Task[int] | None = None
+        self._writes = Window(WRITES_IN_FLIGHT)
         self.written = 0
 
     async def add(self, items: list[StoredItem], records: list[bytes]) -> None:
-        await self.flush()
-        self._pending = asyncio.ensure_future(self._write(items, records))
+        await self._writes.add(self._write(items, records))
 
-    async def _write(self, items: list[StoredItem], records: list[bytes]) -> int:
+    async def _write(self, items: list[StoredItem], records: list[bytes]) -> None:
         if self._resume:
             now = await self._table.batch_get([(i.pk, i.sk) for i in items])
             items = [
@@ -249,20 +250,15 @@ class PageWriter:
             ]
         if items:
             await self._table.restore_stored(items, new=not self._resume)
-        return len(items)
+        self.written += len(items)
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.written += await pending
+        """Wait for the writes in flight (raising the first failure)."""
+        await self._writes.drain()
 
     async def aclose(self) -> None:
-        """Wait for (or, after a failure, cancel) the write in flight."""
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        """Cancel the writes still in flight (after a failure)."""
+        await self._writes.aclose()
 
 
 # --------------------------------------------------------------------------- copy
