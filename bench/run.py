@@ -46,7 +46,6 @@ from cases import (  # bench/ is the script's directory, so it is on sys.path
     SpeedCase,
     stream_memory,
 )
-from knowledge_cases import KNOWLEDGE_CASES
 from copy_cases import (
     COPY_MIN_FREE,
     COPY_NAME,
@@ -54,6 +53,7 @@ from copy_cases import (
     COPY_TARGET,
     run_copy,
 )
+from knowledge_cases import KNOWLEDGE_CASES
 from ledger_cases import LEDGER_CASES
 from pg_cases import PG_CASES, server_problem
 from work_cases import WORK_CASES

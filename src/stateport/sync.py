@@ -23,9 +23,9 @@ from ._sync_stores import SyncStores as _SyncStores
 from .snapshot import PAGE_SIZE as _PAGE_SIZE
 from .snapshot import MoveSummary as _MoveSummary
 from .snapshot import ProgressCallback as _ProgressCallback
+from .store import Only as _Only
 from .store import Stateport as _Stateport
 from .store import _open
-from .store import Only as _Only
 from .store import copy as _copy
 
 __all__ = [

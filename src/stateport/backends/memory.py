@@ -140,6 +140,8 @@ class MemoryTablePort(TablePort):
                 self._scan_order.remove((_scan_rank(pk), pk))
 
     async def _restore(self, rows: Sequence[tuple[StoredItem, IndexKeys]], *, new: bool) -> None:
+        if self.closed:
+            raise _closed()
         with self._lock:
             if new:
                 for item, _ in rows:
@@ -152,6 +154,8 @@ class MemoryTablePort(TablePort):
     async def _scan(
         self, prefix: str, after: tuple[str, str] | None, fetch: int
     ) -> list[StoredItem]:
+        if self.closed:
+            raise _closed()
         # partitions in the order of a hash of their key, as DynamoDB scans them,
         # so that nothing comes to rely on a scan's order; items of a partition
         # in sort-key order
@@ -178,6 +182,8 @@ class MemoryTablePort(TablePort):
             return out
 
     async def _estimate_count(self, prefix: str) -> int | None:
+        if self.closed:
+            raise _closed()
         with self._lock:
             return sum(len(p.keys) for pk, p in self._parts.items() if pk.startswith(prefix))
 

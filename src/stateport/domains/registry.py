@@ -14,13 +14,15 @@ runs       ``sp.runs``: runs and their events           ``run#<id>``
 releases   ``sp.releases``: release histories           ``release#<name>``
 council    ``sp.council``: orchestrator runs            ``council#<id>``
 work       ``sp.work``: features, packages, audit ...   ``work.<kind>...``
+knowledge  ``sp.knowledge``: collections, artifacts ...  ``knowledge.<kind>...``
 cas        ``sp.cas`` / ``sp.blobs``: every blob        (blobs, no items)
 items      ``sp.items``, and every partition that no    the rest
            other domain claims
 =========  ==========================================  ====================
 
 Secondary-index keys (``gsi1pk`` ...) are attributes of the items above, not
-partitions: they go where their items go.
+partitions: they go where their items go. The knowledge repository's snapshot
+is ``only=["knowledge", "cas"]``: its artifacts' contents are blobs.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ DOMAINS: Final[tuple[Domain, ...]] = (
     Domain("releases", ("release#",), "release histories (sp.releases)"),
     Domain("council", ("council#",), "orchestrator runs and waves (sp.council)"),
     Domain("work", ("work.",), "features, work packages, audit trails (sp.work)"),
+    Domain(
+        "knowledge",
+        ("knowledge.",),
+        "collections, artifacts, revisions, relationships, runs (sp.knowledge; "
+        "its contents are blobs: take cas along)",
+    ),
     Domain("cas", (), "every blob (sp.cas, sp.blobs)", blobs=True),
     Domain("items", (), "sp.items and every partition no other domain claims", rest=True),
 )

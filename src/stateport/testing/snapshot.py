@@ -25,6 +25,7 @@ import pytest
 
 from ..digest import ContentDigest
 from ..domains.council import CouncilRun, CouncilRunEvent, CouncilRunStatus
+from ..domains.knowledge import ContextReference, Provenance
 from ..domains.registry import DOMAINS, Scope, domain_of
 from ..domains.releases import ReleaseMetadata
 from ..domains.runs import RunEvent, RunMetadata, RunStatus, RunSummary
@@ -108,8 +109,9 @@ async def _fill_council(sp: Stateport, facts: Facts) -> None:
     await sp.council.update_run_status("c-1", CouncilRunStatus.RUNNING)
     await sp.council.create_run(CouncilRun("c-2"))
     await sp.council.update_run_status("c-2", CouncilRunStatus.AWAITING_APPROVAL)
-    events = await sp.council.list_events("c-1")
-    facts["council"] = {"next_seq": len(events) + 1}
+    last = (await sp.council.list_events("c-1"))[-1].seq
+    assert last is not None  # the store numbers every event it keeps
+    facts["council"] = {"next_seq": last + 1}
 
 
 async def _fill_work(sp: Stateport, facts: Facts) -> None:
@@ -146,12 +148,35 @@ async def _fill_items(sp: Stateport, facts: Facts) -> None:
     facts["items"] = {"items": items}
 
 
+async def _fill_knowledge(sp: Stateport, facts: Facts) -> None:
+    k = sp.knowledge
+    papers = await k.create_collection("papers")
+    notes = await k.create_collection("notes")
+    run = await k.create_run("summarise")
+    a = await k.create_artifact(
+        papers.id, "a", b"first draft", artifact_type="paper", metadata={"topic": "dbs"}
+    )
+    b = await k.create_artifact(
+        notes.id, "b", b"a note", artifact_type="note", provenance=Provenance(run_id=run.id)
+    )
+    await k.update_artifact(a.id, content=b"second draft", metadata={"topic": "storage"})
+    await k.create_relationship(b.id, "cites", a.id)
+    await k.create_context_package("ctx", [ContextReference.artifact(a.id)])
+    facts["knowledge"] = {
+        "collection": papers.id,
+        "a": a.id,
+        "b": b.id,
+        "last_change": await k.last_change(),
+    }
+
+
 FILLERS: dict[str, Filler] = {
     "runs": _fill_runs,
     "releases": _fill_releases,
     "cas": _fill_cas,
     "council": _fill_council,
     "work": _fill_work,
+    "knowledge": _fill_knowledge,
     "items": _fill_items,
 }
 """Something of every registered domain, written through its public API."""
@@ -206,6 +231,17 @@ async def check_domains_work(sp: Stateport, facts: Facts) -> None:
     with pytest.raises(Conflict):
         await sp.work.create_feature(Feature(slug="001-login", friendly_name="again"))
     assert len(await sp.work.list_active_devices(timedelta(days=1))) == 1
+
+    knowledge = facts["knowledge"]
+    k = sp.knowledge
+    assert await k.read_content(knowledge["a"]) == b"second draft"
+    assert len(await k.list_revisions(knowledge["a"])) == 2
+    assert [r.source_id for r in await k.list_relationships(knowledge["a"])] == [knowledge["b"]]
+    with pytest.raises(Conflict):  # names stay unique in their collection
+        await k.create_artifact(knowledge["collection"], "a", b"x", artifact_type="paper")
+    c = await k.create_artifact(knowledge["collection"], "c", b"new", artifact_type="paper")
+    assert c.id not in (knowledge["a"], knowledge["b"])
+    assert await k.last_change() == knowledge["last_change"] + 1  # the feed continues
 
     for item in facts["items"]["items"]:
         assert await sp.items.get(item["pk"], item["sk"]) == item
