@@ -29,7 +29,6 @@ import asyncio
 import gc
 import json
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -39,51 +38,24 @@ from pathlib import Path
 from typing import Any
 
 from cases import WORK, Log, make_items  # bench/ is the script's directory: on sys.path
+from stream_memory import current_kib, peak_kib, reset_peak
 
 import stateport
 from stateport import Item
 
-_STATUS = Path("/proc/self/status")
 BLOB = 64 * 1024
 _ITEM_COLUMNS = ["pk", "sk", "version", "attrs", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk",
                  "gsi3sk"]  # fmt: skip
 
 
-def _kib(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5), where supported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _rss() -> int:
-    return _kib("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def _peak() -> int:
-    return _kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _measure(work: Any) -> dict[str, Any]:
     gc.collect()
-    _reset_peak()
-    base = _rss()
+    reset_peak()
+    base = current_kib()
     started = time.perf_counter()
     extra = asyncio.run(work)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "base_kib": base, "peak_kib": _peak(), **(extra or {})}
+    return {"seconds": seconds, "base_kib": base, "peak_kib": peak_kib(), **(extra or {})}
 
 
 # --------------------------------------------------------------------------- the source

@@ -44,7 +44,7 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def _reset_peak() -> bool:
+def reset_peak() -> bool:
     """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); False if unsupported."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -80,7 +80,7 @@ async def generate(mib: int, hasher: Any) -> AsyncIterator[bytes]:
 async def measure(url: str, mib: int) -> dict[str, Any]:
     async with stateport.open(url) as sp:
         gc.collect()
-        peak_reset = _reset_peak()
+        peak_reset = reset_peak()
         base = current_kib()
 
         expected = hashlib.sha256()

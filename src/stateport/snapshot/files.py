@@ -70,37 +70,27 @@ async def export_store(
         except OSError as e:
             raise ValidationError(f"cannot write the snapshot {path}: {e}") from e
         try:
-            summary = await _export(source, f, scope, progress, name, str(path), started)
-            await asyncio.to_thread(_sync_and_close, f)
-            await asyncio.to_thread(os.replace, partial, path)
+            summary = await _write_snapshot(source, f, scope, progress, name, str(path), started)
+            try:
+                await asyncio.to_thread(_sync_and_close, f)
+                await asyncio.to_thread(os.replace, partial, path)
+            except OSError as e:
+                raise EngineError(f"cannot write the snapshot {path}: {e}") from e
         except BaseException:
             f.close()
             with contextlib.suppress(OSError):
                 os.unlink(partial)
             raise
         return summary
-    return await _export(source, out, scope, progress, name, getattr(out, "name", "-"), started)
+    return await _write_snapshot(
+        source, out, scope, progress, name, getattr(out, "name", "-"), started
+    )
 
 
 def _sync_and_close(f: BinaryIO) -> None:
     f.flush()
     os.fsync(f.fileno())
     f.close()
-
-
-async def _export(
-    source: Ports,
-    f: IO[bytes],
-    scope: Scope,
-    progress: ProgressCallback | None,
-    name: str,
-    target: str,
-    started: float,
-) -> MoveSummary:
-    try:
-        return await _write_snapshot(source, f, scope, progress, name, target, started)
-    except OSError as e:  # a full disk, a closed pipe: the file is not complete
-        raise EngineError(f"cannot write the snapshot {target}: {e}") from e
 
 
 async def _write_snapshot(
@@ -115,7 +105,7 @@ async def _write_snapshot(
     total = await estimate_items(source.table, scope)
     state = Progress("export", items_total=total, started=started)
     writer = SnapshotWriter(scope)
-    out = _Buffered(f)
+    out = _Buffered(f, target)
     await out.write(writer.start())
     async for page, records in canonical_pages(source.table, scope, page_size=PAGE_SIZE):
         await out.write(writer.page(page, records))
@@ -155,10 +145,12 @@ async def _write_snapshot(
 
 
 class _Buffered:
-    """Writes to ``f`` on a worker thread, a megabyte or more at a time."""
+    """Writes to ``f`` on a worker thread, a megabyte or more at a time; a failed
+    write (a full disk, a closed pipe) is an :class:`EngineError` naming ``name``."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], name: str) -> None:
         self._f = f
+        self._name = name
         self._parts: list[bytes] = []
         self._size = 0
 
@@ -172,7 +164,10 @@ class _Buffered:
         if self._parts:
             data = b"".join(self._parts)
             self._parts, self._size = [], 0
-            await asyncio.to_thread(self._f.write, data)
+            try:
+                await asyncio.to_thread(self._f.write, data)
+            except OSError as e:
+                raise EngineError(f"cannot write the snapshot {self._name}: {e}") from e
 
 
 # --------------------------------------------------------------------------- import
